@@ -1,0 +1,1 @@
+"""Prefect flows that drive the stages of filo.stages on a schedule."""
