@@ -1,0 +1,129 @@
+"""`filo data {download,index,synth}`: get a dataset onto disk, index it to a manifest, or make a synthetic one.
+
+Thin command-line wrappers over `filo.data.download.download_dataset`,
+`filo.data.index.index_dataset` and `filo.data.synthetic.generate_dataset` / `pack_archive`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DOWNLOADABLE = ("mvtec", "visa")
+LAYOUTS = ("mvtec", "visa")
+# Options of `filo data synth` passed on to generate_dataset only when given, so its defaults apply.
+_SYNTH_SIZE_OPTIONS = ("image_size", "n_train_good", "n_test_good", "n_test_per_defect")
+
+
+def run_download(args: argparse.Namespace) -> int:
+    """Download, verify and extract a dataset under --root."""
+    from filo.data.download import download_dataset
+
+    dataset_dir = download_dataset(args.name, args.root, url=args.url, sha256=args.sha256)
+    print(f"{args.name} dataset ready at {dataset_dir}")
+    return 0
+
+
+def run_index(args: argparse.Namespace) -> int:
+    """Index a dataset tree into a manifest Parquet and print a summary."""
+    from filo.data.index import default_rejects_path, format_summary, index_dataset
+
+    result = index_dataset(
+        args.root,
+        args.out,
+        dataset=args.dataset,
+        layout=args.layout,
+        skip_bad=args.skip_bad,
+        rejects_out=args.rejects,
+        full_decode=args.full_decode,
+    )
+    print(format_summary(result))
+    print(f"manifest written to {args.out}")
+    if args.skip_bad:
+        print(f"rejects written to {args.rejects or default_rejects_path(args.out)}")
+    return 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    """Generate a synthetic dataset (and optionally pack it into an archive)."""
+    from filo.data.synthetic import generate_dataset, pack_archive
+
+    sizes = {name: getattr(args, name) for name in _SYNTH_SIZE_OPTIONS if getattr(args, name) is not None}
+    dataset_dir = generate_dataset(
+        args.layout, args.out, seed=args.seed, categories=args.categories, overwrite=args.force, **sizes
+    )
+    print(f"synthetic {args.layout} dataset written to {dataset_dir}")
+    if args.pack:
+        print(f"packed into {pack_archive(dataset_dir, args.pack)}")
+    return 0
+
+
+def _add_download(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "download",
+        help="download, verify and extract MVTec AD or VisA",
+        description="Download a dataset archive to ROOT/<archive name> (resumable, SHA-256 verified) and "
+        "extract it safely to ROOT/<name>, the folder to pass to `filo data index --root`.",
+    )
+    parser.add_argument("name", choices=DOWNLOADABLE, help="which dataset")
+    parser.add_argument(
+        "--root", type=Path, required=True, help="folder for the archive and the extracted dataset"
+    )
+    parser.add_argument("--url", help="download from this URL instead of the official one (same archive)")
+    parser.add_argument("--sha256", help="expected SHA-256 of the archive, if not the official one")
+    parser.set_defaults(func=run_download)
+
+
+def _add_index(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "index",
+        help="index a dataset tree into a manifest Parquet",
+        description="Find every image of an MVTec AD or VisA layout tree, validate images and masks, "
+        "and write the manifest. Bad files fail the command with the full list unless --skip-bad.",
+    )
+    parser.add_argument(
+        "--dataset", required=True, help="dataset name stored in the manifest, e.g. mvtec, visa"
+    )
+    parser.add_argument("--root", type=Path, required=True, help="dataset root (holds the category folders)")
+    parser.add_argument("--out", type=Path, required=True, help="manifest Parquet to write")
+    parser.add_argument("--layout", choices=LAYOUTS, help="on-disk layout (default: detected)")
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="index the good files and list the bad ones in a rejects Parquet",
+    )
+    parser.add_argument("--rejects", type=Path, help="rejects Parquet (default: <out stem>.rejects.parquet)")
+    parser.add_argument(
+        "--full-decode",
+        action="store_true",
+        help="decode every image (slower) instead of checking PNG/JPEG end markers",
+    )
+    parser.set_defaults(func=run_index)
+
+
+def _add_synth(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "synth",
+        help="generate a synthetic dataset in the MVTec AD or VisA layout",
+        description="Generate procedural inspection images with exact defect masks, deterministic for a seed.",
+    )
+    parser.add_argument("--layout", choices=LAYOUTS, required=True, help="on-disk layout to write")
+    parser.add_argument("--out", type=Path, required=True, help="dataset folder to create")
+    parser.add_argument("--seed", type=int, required=True, help="random seed (same seed, same bytes)")
+    parser.add_argument("--categories", nargs="+", help="categories to make (default: the layout's demo set)")
+    parser.add_argument("--image-size", type=int, help="image side in pixels (default: the generator's)")
+    parser.add_argument("--n-train-good", type=int, help="normal training images per category")
+    parser.add_argument("--n-test-good", type=int, help="normal test images per category")
+    parser.add_argument("--n-test-per-defect", type=int, help="test images per defect type")
+    parser.add_argument("--force", action="store_true", help="replace an existing non-empty --out folder")
+    parser.add_argument("--pack", type=Path, help="also pack the dataset into this archive (.tar.xz or .tar)")
+    parser.set_defaults(func=run_synth)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `filo data` with its download, index and synth subcommands."""
+    parser = subparsers.add_parser("data", help="download, index or synthesize datasets")
+    commands = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    _add_download(commands)
+    _add_index(commands)
+    _add_synth(commands)

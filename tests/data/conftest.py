@@ -1,0 +1,19 @@
+"""Fixtures for the data tests: a Range-capable HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from http_server import RangeHTTPServer
+
+
+@pytest.fixture
+def http_server() -> Iterator[RangeHTTPServer]:
+    """A Range-capable HTTP server on 127.0.0.1 serving in-memory files; shut down after the test."""
+    server = RangeHTTPServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
