@@ -1,0 +1,16 @@
+"""Fine-grained defect descriptions per category: shipped defaults, user files, an LLM and its cache."""
+
+from filo.descriptions.artifact import CategoryDescriptions, load_descriptions, write_descriptions
+from filo.descriptions.llm import LLMSettings
+from filo.descriptions.names import category_key
+from filo.descriptions.resolve import DEFAULT_SOURCE_ORDER, resolve_descriptions
+
+__all__ = [
+    "DEFAULT_SOURCE_ORDER",
+    "CategoryDescriptions",
+    "LLMSettings",
+    "category_key",
+    "load_descriptions",
+    "resolve_descriptions",
+    "write_descriptions",
+]
