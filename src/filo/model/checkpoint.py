@@ -1,0 +1,167 @@
+"""FiLo checkpoint files: trainable weights + config, and the authors' released format.
+
+A filo checkpoint is `{"format": "filo", "version": 1, "config": {...}, "state_dict": {...}}`
+holding only the trainable weights; the frozen CLIP is referenced by the config
+(name + pretrained tag/path), never copied. Files are read with `weights_only=True`.
+
+The authors release `{"filo": state_dict}` of their module (keys `decoder_cov.*`,
+`decoder_linear.*`, `normal_prompt_learner.*`, `abnormal_prompt_learner.*`,
+`adapter.*`, plus frozen CLIP weights that are ignored); `authors_to_filo_state_dict`
+maps their names onto ours.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from filo.errors import FiloError
+from filo.io import atomic_write_bytes
+from filo.model.config import FiLoConfig
+from filo.model.filo import FiLo
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "filo"
+CHECKPOINT_VERSION = 1
+
+_AUTHORS_MMCI_BRANCHES = {
+    "fc_11": "conv1x1",
+    "fc_33": "conv3x3",
+    "fc_55": "conv5x5",
+    "fc_77": "conv7x7",
+    "fc_15": "conv1x5",
+    "fc_51": "conv5x1",
+}
+_AUTHORS_FROZEN_PREFIXES = ("clip_model.", "text_encoder.")
+_AUTHORS_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^decoder_linear\.fc\.(\d+)\.(weight|bias)$"), r"linear_heads.fc.\1.\2"),
+    (re.compile(r"^decoder_cov\.(fc_\d\d)\.(\d+)\.(weight|bias)$"), "mmci"),
+    (re.compile(r"^(normal_prompt_learner|abnormal_prompt_learner)\.(.+)$"), r"text.\1.\2"),
+    (re.compile(r"^adapter\.(.+)$"), r"adapter.\1"),
+]
+
+
+def save_checkpoint(model: FiLo, path: str | os.PathLike) -> None:
+    """Write the model's trainable weights and config to `path` atomically."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.trainable_state_dict().items()},
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_payload(path: Path) -> dict:
+    """The raw dict stored in a checkpoint file (validated to be a readable torch dict)."""
+    if not path.is_file():
+        raise FiloError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for corrupt/foreign files
+        raise FiloError(
+            f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
+            "it is corrupt or not a torch file"
+        ) from error
+    if not isinstance(payload, dict):
+        raise FiloError(f"checkpoint {path} holds a {type(payload).__name__}, expected a dict")
+    return payload
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    config: FiLoConfig | None = None,
+    model: FiLo | None = None,
+) -> FiLo:
+    """Build (or fill `model`) from a filo checkpoint or one of the authors' released files.
+
+    A filo checkpoint carries its config. The authors' files do not: pass `config`
+    (e.g. `FiLoConfig()` for ViT-L-14-336 at 518 with their taps).
+    """
+    path = Path(path)
+    payload = read_payload(path)
+    if payload.get("format") == CHECKPOINT_FORMAT:
+        if payload.get("version") != CHECKPOINT_VERSION:
+            raise FiloError(f"checkpoint {path} has version {payload.get('version')}; this filo reads {CHECKPOINT_VERSION}")
+        saved_config = FiLoConfig.from_dict(payload["config"])
+        if config is not None and config != saved_config:
+            raise FiloError(f"checkpoint {path} was saved with a different config than the one passed")
+        config, state_dict = saved_config, payload["state_dict"]
+    elif "filo" in payload:
+        if config is None and model is None:
+            raise FiloError(
+                f"{path} is an authors' checkpoint without a config; pass config=FiLoConfig() "
+                "(ViT-L-14-336, openai, 518px) or the config it was trained with"
+            )
+        state_dict = authors_to_filo_state_dict(payload["filo"])
+    else:
+        raise FiloError(
+            f"{path} is neither a filo checkpoint (format='filo') nor an authors' checkpoint "
+            f"(a dict with key 'filo'); top-level keys: {sorted(payload)[:10]}"
+        )
+    if model is None:
+        model = FiLo(config)
+    load_trainable_weights(model, state_dict, source=str(path))
+    return model
+
+
+def authors_to_filo_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename the authors' trainable keys to filo's; their frozen CLIP weights are dropped.
+
+    Keys that match no known rule are kept under their original name, so loading reports
+    them as unexpected instead of silently ignoring them.
+    """
+    mapped: dict[str, torch.Tensor] = {}
+    ignored = 0
+    for key, value in state_dict.items():
+        key = key.removeprefix("module.")
+        if key.startswith(_AUTHORS_FROZEN_PREFIXES):
+            ignored += 1
+            continue
+        mapped[_rename_authors_key(key)] = value
+    logger.info("authors' checkpoint: ignored %d frozen CLIP tensors, mapped %d trainable ones", ignored, len(mapped))
+    return mapped
+
+
+def _rename_authors_key(key: str) -> str:
+    for pattern, replacement in _AUTHORS_RULES:
+        match = pattern.match(key)
+        if not match:
+            continue
+        if replacement == "mmci":
+            branch, index, kind = match.groups()
+            if branch in _AUTHORS_MMCI_BRANCHES:
+                return f"mmci_heads.{_AUTHORS_MMCI_BRANCHES[branch]}.{index}.{kind}"
+            return key
+        return match.expand(replacement)
+    return key
+
+
+def load_trainable_weights(model: FiLo, state_dict: dict[str, torch.Tensor], *, source: str) -> None:
+    """Load exactly the model's trainable weights; any missing, unexpected or mis-shaped key is an error."""
+    expected = model.trainable_state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    mismatched = sorted(
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(expected) & set(state_dict)
+        if tuple(state_dict[k].shape) != tuple(expected[k].shape)
+    )
+    if missing or unexpected or mismatched:
+        raise FiloError(
+            f"checkpoint {source} does not fit this FiLo model:\n"
+            f"  missing keys ({len(missing)}): {missing}\n"
+            f"  unexpected keys ({len(unexpected)}): {unexpected}\n"
+            f"  shape mismatches ({len(mismatched)}): {mismatched}\n"
+            "check that the config (CLIP model, layers, n_ctx) is the one it was trained with"
+        )
+    model.load_state_dict(state_dict, strict=False)

@@ -1,0 +1,96 @@
+"""Trainable heads that map patch tokens into the joint text-image space.
+
+QKV-path tokens go through one linear layer per tap; VV-path tokens go through MMCI
+(multi-shape compound convolutions: 1x1, 3x3, 5x5, 7x7, 1x5, 5x1, "same" padding,
+summed). The six convolutions are linear and summed, so they fold exactly into one
+7x7 convolution (ACNet-style re-parameterization); `MMCIHeads(fold=True)` uses the
+folded kernel, which gives the same outputs up to float rounding with about half the
+multiply-adds.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MMCI_KERNELS: dict[str, tuple[int, int]] = {
+    "conv1x1": (1, 1),
+    "conv3x3": (3, 3),
+    "conv5x5": (5, 5),
+    "conv7x7": (7, 7),
+    "conv1x5": (1, 5),
+    "conv5x1": (5, 1),
+}
+"""MMCI branch name → kernel (rows, cols). The authors call them fc_11, fc_33, fc_55, fc_77, fc_15, fc_51."""
+
+
+def tokens_to_grid(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """[B, N, C] patch tokens → [B, C, rows, cols]."""
+    batch, count, channels = tokens.shape
+    if count != grid[0] * grid[1]:
+        raise ValueError(f"{count} tokens do not fill a {grid[0]}x{grid[1]} grid")
+    return tokens.transpose(1, 2).reshape(batch, channels, grid[0], grid[1])
+
+
+class LinearHeads(nn.Module):
+    """One `Linear(width → embed_dim)` per QKV tap."""
+
+    def __init__(self, width: int, embed_dim: int, count: int) -> None:
+        super().__init__()
+        self.fc = nn.ModuleList(nn.Linear(width, embed_dim) for _ in range(count))
+
+    def forward(self, tokens: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Per tap [B, N, width] → [B, N, embed_dim]."""
+        if len(tokens) != len(self.fc):
+            raise ValueError(f"expected {len(self.fc)} token tensors, got {len(tokens)}")
+        return [fc(t) for fc, t in zip(self.fc, tokens)]
+
+
+class MMCIHeads(nn.Module):
+    """MMCI per VV tap: six parallel "same"-padded convolutions on the token grid, summed."""
+
+    def __init__(self, width: int, embed_dim: int, count: int, *, fold: bool = True) -> None:
+        super().__init__()
+        self.count = count
+        self.fold = fold
+        for name, kernel in MMCI_KERNELS.items():
+            convs = nn.ModuleList(nn.Conv2d(width, embed_dim, kernel, padding="same") for _ in range(count))
+            self.add_module(name, convs)
+        self._folded_cache: dict[int, tuple[tuple, torch.Tensor, torch.Tensor]] = {}
+
+    def branches(self, index: int) -> list[nn.Conv2d]:
+        """The six convolutions of tap `index`."""
+        return [getattr(self, name)[index] for name in MMCI_KERNELS]
+
+    def folded_kernel(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The single 7x7 (weight, bias) equal to the sum of tap `index`'s six convolutions."""
+        convs = self.branches(index)
+        key = tuple((id(p), p._version) for conv in convs for p in (conv.weight, conv.bias))
+        cached = self._folded_cache.get(index)
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        first = convs[0].weight
+        weight = first.new_zeros(first.shape[0], first.shape[1], 7, 7)
+        for conv in convs:
+            rows, cols = conv.kernel_size
+            top, left = (7 - rows) // 2, (7 - cols) // 2
+            weight[:, :, top:top + rows, left:left + cols] += conv.weight.detach()
+        bias = torch.stack([conv.bias.detach() for conv in convs]).sum(0)
+        self._folded_cache[index] = (key, weight, bias)
+        return weight, bias
+
+    def forward(self, tokens: list[torch.Tensor], grid: tuple[int, int]) -> list[torch.Tensor]:
+        """Per tap [B, N, width] → [B, N, embed_dim]. Folds only when no gradient is needed."""
+        if len(tokens) != self.count:
+            raise ValueError(f"expected {self.count} token tensors, got {len(tokens)}")
+        outputs = []
+        for index, t in enumerate(tokens):
+            x = tokens_to_grid(t, grid)
+            if self.fold and not torch.is_grad_enabled():
+                weight, bias = self.folded_kernel(index)
+                y = F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=3)
+            else:
+                y = sum(conv(x) for conv in self.branches(index))
+            outputs.append(y.flatten(2).transpose(1, 2))
+        return outputs

@@ -1,0 +1,163 @@
+"""Image features for FiLo, read from an upstream open_clip VisionTransformer without changing it.
+
+From block `vv_start` on, every block runs two paths that share `ln_1(x_original)`:
+the original path (the block as open_clip runs it) and the V-V path (CLIP Surgery),
+which only accumulates softmax(v·vᵀ·scale)·v through the block's out projection.
+
+Two ways to choose which token tensors the heads read ("taps"):
+
+- ``paper``: true block outputs. QKV tap at layer l = original path after block l;
+  VV tap at layer l = VV path after block l.
+- ``authors`` (default): what the authors' code actually hands its heads, because
+  later blocks update their stored tensors in place. A QKV tap at the block just
+  before the dual path starts, and every VV tap, is the VV path after the last
+  block; a QKV tap at a dual block l other than the last is block l's output plus
+  block l+1's attention (before block l+1's MLP); other QKV taps are true outputs.
+  Their released checkpoints and published numbers come from these taps.
+
+Both are computed directly from the intermediate states, no aliasing tricks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
+from torch import nn
+
+TapMode = Literal["authors", "paper"]
+
+
+@dataclass
+class VisionFeatures:
+    """What FiLo reads from the vision tower for a batch of images."""
+
+    global_feature: torch.Tensor
+    """[B, embed_dim] projected CLS embedding of the original path (not normalized)."""
+    qkv_tokens: list[torch.Tensor]
+    """Per QKV tap: [B, N, width] patch tokens (CLS dropped), before ln_post/proj."""
+    vv_tokens: list[torch.Tensor]
+    """Per VV tap: [B, N, width] patch tokens (CLS dropped)."""
+    grid: tuple[int, int]
+    """Patch grid (rows, cols); N = rows * cols."""
+
+
+@dataclass
+class _BlockStates:
+    """Token states [B, 1+N, width] recorded while running the blocks (1-based block index)."""
+
+    outputs: dict[int, torch.Tensor]
+    """Original-path output of every block."""
+    after_attention: dict[int, torch.Tensor]
+    """Original path of a dual block after its attention residual, before its MLP."""
+    vv: dict[int, torch.Tensor]
+    """VV path after every dual block."""
+
+
+def vv_attention(block: ResidualAttentionBlock, normed: torch.Tensor) -> torch.Tensor:
+    """The V-V attention of `block` on already-normalized tokens [B, L, width]: q = k = v."""
+    attn: nn.MultiheadAttention = block.attn
+    width = normed.shape[-1]
+    heads = attn.num_heads
+    w_v = attn.in_proj_weight[2 * width:]
+    b_v = attn.in_proj_bias[2 * width:] if attn.in_proj_bias is not None else None
+    v = F.linear(normed, w_v, b_v)
+    batch, length, _ = v.shape
+    v = v.view(batch, length, heads, width // heads).transpose(1, 2)
+    out = F.scaled_dot_product_attention(v, v, v)
+    out = out.transpose(1, 2).reshape(batch, length, width)
+    return attn.out_proj(out)
+
+
+def _check_layers(qkv_layers: Sequence[int], vv_layers: Sequence[int], vv_start: int, depth: int) -> None:
+    for layer in (*qkv_layers, *vv_layers):
+        if not 1 <= layer <= depth:
+            raise ValueError(f"tap layer {layer} is outside the vision tower's blocks 1..{depth}")
+    if not 1 <= vv_start <= depth:
+        raise ValueError(f"vv_start {vv_start} is outside the vision tower's blocks 1..{depth}")
+    early_vv = [layer for layer in vv_layers if layer < vv_start]
+    if early_vv:
+        raise ValueError(f"VV taps {early_vv} come before the dual path starts at block {vv_start}")
+
+
+class VisionFeatureExtractor(nn.Module):
+    """Runs an open_clip VisionTransformer's blocks with the dual QKV/VV path and returns the taps.
+
+    The wrapped tower is used read-only: its modules are called, never replaced or patched,
+    so `clip.encode_image` elsewhere keeps returning upstream results. The tower is not
+    registered as a submodule (it belongs to the CLIP model, which the caller owns).
+    """
+
+    def __init__(
+        self,
+        visual: VisionTransformer,
+        *,
+        qkv_layers: Sequence[int],
+        vv_layers: Sequence[int],
+        vv_start: int,
+        taps: TapMode = "authors",
+    ) -> None:
+        super().__init__()
+        if not isinstance(visual, VisionTransformer):
+            raise TypeError(f"FiLo needs an open_clip VisionTransformer, got {type(visual).__name__}")
+        if visual.attn_pool is not None or visual.pool_type != "tok":
+            raise ValueError("FiLo needs a CLS-token ViT (pool_type 'tok', no attentional pooling)")
+        if taps not in ("authors", "paper"):
+            raise ValueError(f"taps must be 'authors' or 'paper', got {taps!r}")
+        self._visual = (visual,)
+        self.depth = len(visual.transformer.resblocks)
+        _check_layers(qkv_layers, vv_layers, vv_start, self.depth)
+        self.qkv_layers = tuple(qkv_layers)
+        self.vv_layers = tuple(vv_layers)
+        self.vv_start = vv_start
+        self.taps = taps
+
+    @property
+    def visual(self) -> VisionTransformer:
+        return self._visual[0]
+
+    def forward(self, images: torch.Tensor) -> VisionFeatures:
+        """Features of a batch of preprocessed images [B, 3, H, W]."""
+        visual = self.visual
+        if not visual.transformer.batch_first:
+            raise ValueError("expected an open_clip VisionTransformer with batch_first blocks")
+        states = self._run_blocks(visual._embeds(images))
+        pooled, _ = visual._pool(states.outputs[self.depth])
+        global_feature = pooled @ visual.proj if visual.proj is not None else pooled
+        qkv = [self._qkv_tap(layer, states)[:, 1:] for layer in self.qkv_layers]
+        vv = [self._vv_tap(layer, states)[:, 1:] for layer in self.vv_layers]
+        return VisionFeatures(global_feature, qkv, vv, tuple(visual.grid_size))
+
+    def _run_blocks(self, x: torch.Tensor) -> _BlockStates:
+        states = _BlockStates(outputs={}, after_attention={}, vv={})
+        x_vv = None
+        for index, block in enumerate(self.visual.transformer.resblocks, start=1):
+            if index < self.vv_start:
+                x = block(x)
+            else:
+                normed = block.ln_1(x)
+                if x_vv is None:
+                    x_vv = x
+                x_vv = x_vv + block.ls_1(vv_attention(block, normed))
+                x = x + block.ls_1(block.attention(normed))
+                states.after_attention[index] = x
+                x = x + block.ls_2(block.mlp(block.ln_2(x)))
+                states.vv[index] = x_vv
+            states.outputs[index] = x
+        return states
+
+    def _qkv_tap(self, layer: int, states: _BlockStates) -> torch.Tensor:
+        if self.taps == "paper":
+            return states.outputs[layer]
+        if layer == self.vv_start - 1:
+            return states.vv[self.depth]
+        if self.vv_start <= layer < self.depth:
+            return states.after_attention[layer + 1]
+        return states.outputs[layer]
+
+    def _vv_tap(self, layer: int, states: _BlockStates) -> torch.Tensor:
+        return states.vv[self.depth] if self.taps == "authors" else states.vv[layer]
