@@ -1,0 +1,7 @@
+"""HQ-Loc preliminary localization: Grounding DINO boxes extracted offline into a Parquet cache.
+
+Modules: `detector` (build/load the model), `rules` (authors' box filtering, phrase
+matching and 3x3 position), `geometry` (keep masks, position cells), `extract`
+(batched, resumable extraction), `artifact` (Parquet schema, `load_boxes`),
+`tiny` (a small random-weight detector for the offline demo).
+"""

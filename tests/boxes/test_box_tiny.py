@@ -1,0 +1,139 @@
+"""The tiny random Grounding DINO: built, saved, reloaded like a real checkpoint, run end to end."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from filo.boxes.artifact import load_boxes, read_boxes_metadata, read_boxes_table
+from filo.boxes.detector import load_detector
+from filo.boxes.rules import build_caption
+from filo.boxes.tiny import CHECKPOINT_FILE, CONFIG_FILE, TEXT_ENCODER_DIR
+from filo.cli import main
+from filo.io import sha256_file
+
+from .conftest import DESCRIPTIONS, make_dataset
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny") / "detector"
+    assert main(["boxes-make-tiny", "--out", str(out)]) == 0
+    return out
+
+
+def test_tiny_detector_is_reproducible_from_its_seed(tiny_dir, tmp_path):
+    from filo.stages.boxes import make_tiny
+
+    from filo.boxes.tiny import tiny_vocabulary
+    from filo.descriptions.defaults import load_shipped_defaults
+
+    again = make_tiny(tmp_path / "again", seed=0)
+    first = torch.load(tiny_dir / CHECKPOINT_FILE)["model"]
+    second = torch.load(again / CHECKPOINT_FILE)["model"]
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    vocabulary = (again / TEXT_ENCODER_DIR / "vocab.txt").read_text().split("\n")[:-1]
+    shipped = [text for entry in load_shipped_defaults().values() for text in entry.descriptions]
+    assert vocabulary == tiny_vocabulary(shipped)
+    assert {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "scratch", "##z"} <= set(vocabulary)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_dir):
+    return load_detector(
+        tiny_dir / CONFIG_FILE, tiny_dir / CHECKPOINT_FILE, text_encoder=str(tiny_dir / TEXT_ENCODER_DIR), device="cpu"
+    )
+
+
+def test_tiny_checkpoint_loads_cleanly_through_the_real_path(tiny_dir, caplog):
+    with caplog.at_level(logging.WARNING, logger="filo.boxes.detector"):
+        detector = load_detector(tiny_dir / CONFIG_FILE, tiny_dir / CHECKPOINT_FILE, device="cpu")
+    assert not caplog.records
+    assert detector.identity["checkpoint_sha256"] == sha256_file(tiny_dir / CHECKPOINT_FILE)
+    assert detector.identity["config"] == "GroundingDINO_tiny_demo"
+
+
+def test_tiny_vocabulary_covers_captions_without_unknown_tokens(tiny):
+    tokenizer = tiny.model.tokenizer
+    caption = build_caption(["Brown colour stain", "zigzag-crack", "missing piece 2"])
+    tokens = tokenizer.tokenize(caption)
+    assert "[UNK]" not in tokens
+    assert tokenizer.decode(tokenizer.convert_tokens_to_ids(tokens)).startswith("anomaly. damage.")
+
+
+def test_batched_prediction_equals_single_images(tiny):
+    torch.manual_seed(1)
+    images = torch.randn(2, 3, 64, 80)
+    caption = build_caption(DESCRIPTIONS["woven_fabric"])
+    probs, boxes = tiny.predict(images, caption)
+    assert probs.shape[:2] == (2, 30) and boxes.shape == (2, 30, 4)
+    for index in range(2):
+        single_probs, single_boxes = tiny.predict(images[index : index + 1], caption)
+        np.testing.assert_allclose(single_probs[0], probs[index], atol=1e-4)
+        np.testing.assert_allclose(single_boxes[0], boxes[index], atol=1e-4)
+
+
+def synthetic_demo_inputs(root):
+    """A small synthetic MVTec-layout dataset, its manifest, and the shipped demo descriptions."""
+    from filo.data.index import index_dataset
+    from filo.data.synthetic import generate_dataset
+    from filo.descriptions import write_descriptions
+    from filo.descriptions.defaults import load_shipped_defaults
+
+    categories = ["woven_fabric", "round_part"]
+    dataset = generate_dataset(
+        "mvtec", root / "synth_mvtec", seed=0, categories=categories, image_size=48,
+        n_train_good=1, n_test_good=1, n_test_per_defect=1,
+    )
+    manifest = root / "manifest.parquet"
+    index_dataset(dataset, manifest, dataset="synth_mvtec")
+    descriptions = root / "descriptions.json"
+    shipped = load_shipped_defaults()
+    write_descriptions(descriptions, {name: shipped[name] for name in categories})
+    return manifest, descriptions
+
+
+def test_tiny_detector_runs_the_stage_end_to_end(tiny_dir, tmp_path):
+    from filo.data.manifest import read_manifest
+
+    manifest, descriptions = synthetic_demo_inputs(tmp_path)
+    test_ids = set(read_manifest(manifest).query("split == 'test'")["image_id"])
+    out = tmp_path / "boxes.parquet"
+    code = main(
+        [
+            "boxes", "--manifest", str(manifest), "--descriptions", str(descriptions), "--out", str(out),
+            "--config", str(tiny_dir / CONFIG_FILE), "--checkpoint", str(tiny_dir / CHECKPOINT_FILE),
+            "--text-encoder", str(tiny_dir / TEXT_ENCODER_DIR), "--device", "cpu", "--image-size", "64",
+            "--batch-size", "4",
+        ]
+    )
+    assert code == 0
+    boxes = load_boxes(out)
+    assert set(boxes) == test_ids and all(entry.error is None for entry in boxes.values())
+    table = read_boxes_table(out).to_pandas()
+    assert (table["n_raw_boxes"] == 30).all()
+    assert ((table["n_kept_boxes"] >= 1) & (table["n_kept_boxes"] <= 30)).all()
+    assert table[["x1", "y1", "x2", "y2"]].notna().all().all()
+    assert (table["x2"] >= table["x1"]).all() and (table["y2"] >= table["y1"]).all()
+    metadata = read_boxes_metadata(out)
+    assert metadata["detector"]["checkpoint_sha256"] == sha256_file(tiny_dir / CHECKPOINT_FILE)
+    assert metadata["rules"]["image_size"] == 64
+
+
+def test_cli_reports_a_wrong_checkpoint_as_a_user_error(tiny_dir, tmp_path, capsys):
+    manifest, descriptions = make_dataset(tmp_path)
+    other = tmp_path / "other.pth"
+    torch.save({"model": {"unrelated.weight": torch.zeros(3)}}, other)
+    code = main(
+        [
+            "boxes", "--manifest", str(manifest), "--descriptions", str(descriptions),
+            "--out", str(tmp_path / "boxes.parquet"), "--config", str(tiny_dir / CONFIG_FILE),
+            "--checkpoint", str(other), "--device", "cpu",
+        ]
+    )
+    assert code == 2
+    assert "uninitialized" in capsys.readouterr().err
