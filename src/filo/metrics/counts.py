@@ -1,0 +1,118 @@
+"""Exact ranking counts: how positives and negatives fall around every distinct positive score.
+
+Every exact metric here (ROC AUC, AP, F1-max, official AUPRO) only needs, for each
+distinct score ``u_k`` taken by a *positive*, how many positives equal it and how many
+negatives lie strictly below it and at-or-below it. Negatives never need to be sorted
+all at once: they arrive in chunks, each chunk is sorted on its own and the thresholds
+are located in it with a binary search, so memory stays bounded by the chunk size plus
+the positives, and ties are handled exactly (decision rule: ``score >= threshold``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from filo.metrics.results import MetricValues
+
+
+class NegativeCounter:
+    """Accumulate, over chunks of negative scores, the counts below / at-or-below fixed thresholds."""
+
+    def __init__(self, thresholds: np.ndarray) -> None:
+        self.thresholds = np.asarray(thresholds)
+        self.below = np.zeros(len(self.thresholds), dtype=np.int64)
+        self.at_or_below = np.zeros(len(self.thresholds), dtype=np.int64)
+        self.total = 0
+
+    def add_sorted(self, sorted_scores: np.ndarray) -> None:
+        """Count one chunk of negative scores, already sorted ascending."""
+        self.below += np.searchsorted(sorted_scores, self.thresholds, side="left")
+        self.at_or_below += np.searchsorted(sorted_scores, self.thresholds, side="right")
+        self.total += len(sorted_scores)
+
+
+@dataclass(frozen=True)
+class RankCounts:
+    """Counts at each distinct positive score, thresholds ascending.
+
+    ``positives_at[k]`` positives score exactly ``thresholds[k]``; ``negatives_below[k]``
+    and ``negatives_at_or_below[k]`` negatives score ``< thresholds[k]`` / ``<= thresholds[k]``.
+    """
+
+    thresholds: np.ndarray
+    positives_at: np.ndarray
+    negatives_below: np.ndarray
+    negatives_at_or_below: np.ndarray
+    n_positive: int
+    n_negative: int
+
+    def descending(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(thresholds, true positives, false positives) for ``score >= t``, t from high to low."""
+        true_positives = np.cumsum(self.positives_at[::-1])
+        false_positives = self.n_negative - self.negatives_below[::-1]
+        return self.thresholds[::-1], true_positives, false_positives
+
+
+def rank_counts(positives_at: np.ndarray, negatives: NegativeCounter) -> RankCounts:
+    """Combine a counter built on the distinct positive scores with how many positives equal each."""
+    return RankCounts(
+        thresholds=negatives.thresholds,
+        positives_at=np.asarray(positives_at, dtype=np.int64),
+        negatives_below=negatives.below,
+        negatives_at_or_below=negatives.at_or_below,
+        n_positive=int(np.sum(positives_at)),
+        n_negative=int(negatives.total),
+    )
+
+
+def count_in_memory(positive_scores: np.ndarray, negative_scores: np.ndarray) -> RankCounts:
+    """RankCounts for scores that fit in memory at once (image-level scores, small tests)."""
+    distinct, positives_at = np.unique(positive_scores, return_counts=True)
+    counter = NegativeCounter(distinct)
+    counter.add_sorted(np.sort(negative_scores))
+    return rank_counts(positives_at, counter)
+
+
+def roc_auc(counts: RankCounts) -> float:
+    """Area under the ROC curve (ties count one half), equal to scikit-learn's ``roc_auc_score``."""
+    half_ties = (counts.negatives_below + counts.negatives_at_or_below).astype(np.float64)
+    wins = float(counts.positives_at.astype(np.float64) @ half_ties) / 2.0
+    return wins / (counts.n_positive * counts.n_negative)
+
+
+def average_precision(counts: RankCounts) -> float:
+    """Step-wise average precision, equal to scikit-learn's ``average_precision_score``."""
+    _, true_positives, false_positives = counts.descending()
+    precision = true_positives / (true_positives + false_positives)
+    return float(counts.positives_at[::-1] @ precision) / counts.n_positive
+
+
+def f1_max(counts: RankCounts) -> tuple[float, float]:
+    """Best F1 over all thresholds and the highest threshold reaching it (rule ``score >= t``).
+
+    Only distinct positive scores need checking: between them the true positives stay
+    the same while false positives can only grow. Equals the maximum of ``2PR/(P+R)``
+    over scikit-learn's ``precision_recall_curve``.
+    """
+    thresholds, true_positives, false_positives = counts.descending()
+    f1 = 2.0 * true_positives / (true_positives + false_positives + counts.n_positive)
+    best = int(np.argmax(f1))
+    return float(f1[best]), float(thresholds[best])
+
+
+def summarise_counts(counts: RankCounts, *, prefix: str, unit: str) -> MetricValues:
+    """AUROC, AP and F1-max of `counts` under keys ``{prefix}_auroc/_ap/_f1_max``."""
+    result = MetricValues()
+    if counts.n_positive == 0:
+        for name in ("auroc", "ap", "f1_max"):
+            result.set_undefined(f"{prefix}_{name}", f"there are no anomalous {unit}")
+        return result
+    if counts.n_negative == 0:
+        result.set_undefined(f"{prefix}_auroc", f"there are no normal {unit}")
+    else:
+        result.set(f"{prefix}_auroc", roc_auc(counts))
+    result.set(f"{prefix}_ap", average_precision(counts))
+    result.set(f"{prefix}_f1_max", f1_max(counts)[0])
+    return result
