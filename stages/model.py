@@ -23,15 +23,14 @@ def build_config(preset: str, overrides: dict[str, Any] | None = None):
     return FiLoConfig.tiny(**overrides) if preset == "tiny" else FiLoConfig(**overrides)
 
 
-def init_model(preset: str, out: str | Path, overrides: dict[str, Any] | None = None) -> Path:
-    """Write an untrained FiLo checkpoint (heads and prompt learners at their seeded init)."""
+def init_model(preset: str, out: str | Path, overrides: dict[str, Any] | None = None, *, seed: int = 0) -> Path:
+    """Write an untrained FiLo checkpoint (heads and prompt learners initialized from `seed`)."""
     import torch
 
     from filo.model.checkpoint import save_checkpoint
     from filo.model.filo import FiLo
 
     config = build_config(preset, overrides)
-    seed = int(config.extra.get("init_seed", 0))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = FiLo(config)
@@ -52,7 +51,7 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def _run_init(args: argparse.Namespace) -> int:
-    path = init_model(args.preset, args.out, _parse_overrides(args.set))
+    path = init_model(args.preset, args.out, _parse_overrides(args.set), seed=args.seed)
     print(f"wrote untrained {args.preset} FiLo checkpoint to {path}")
     return 0
 
@@ -83,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument("--preset", choices=PRESETS, default="tiny", help="paper: ViT-L-14-336@518; tiny: demo")
     init.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="override a FiLoConfig field (YAML value), e.g. --set taps=paper")
+    init.add_argument("--seed", type=int, default=0, help="seed of the trainable weights' initialization")
     init.add_argument("--out", required=True, help="checkpoint path to write (e.g. models/untrained.pt)")
     init.set_defaults(func=_run_init)
 

@@ -47,10 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the `filo` command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # filo's own loggers speak at INFO; libraries (open_clip, groundingdino, ...) only warn.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("filo").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         result = args.func(args)
     except FiloError as error:
