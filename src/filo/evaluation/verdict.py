@@ -1,0 +1,120 @@
+"""Image-level verdicts: the threshold that turns a score into "anomalous"/"normal", stored for prediction.
+
+`verdict.json` (written by `filo evaluate`, read by `filo predict`)::
+
+    {"schema_version": 1, "rule": "f1" | "fpr", "threshold": <float>,
+     "target_fpr": <float>  (only for rule "fpr"),
+     "decision": "anomalous when score >= threshold",
+     "confusion": {"tp": .., "fp": .., "tn": .., "fn": ..}}
+
+One threshold serves the whole dataset (all categories pooled). Rules: ``f1`` is the
+F1-optimal threshold on the labelled evaluation images; ``fpr`` the lowest threshold whose
+false-positive rate on the normal images is at most `target_fpr`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from filo.errors import FiloError
+from filo.io import atomic_write_text
+
+SCHEMA_VERSION = 1
+THRESHOLD_RULES = ("f1", "fpr")
+DECISION = "anomalous when score >= threshold"
+_CONFUSION_KEYS = ("tp", "fp", "tn", "fn")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A chosen image threshold and the confusion matrix it gives on the evaluation images."""
+
+    rule: str
+    threshold: float
+    target_fpr: float | None
+    confusion: dict[str, int]
+
+    def is_anomalous(self, scores: np.ndarray) -> np.ndarray:
+        """Boolean verdict per score (``score >= threshold``)."""
+        return np.asarray(scores) >= self.threshold
+
+    def to_dict(self) -> dict:
+        """The JSON document of `verdict.json`."""
+        document = {"schema_version": SCHEMA_VERSION, "rule": self.rule, "threshold": self.threshold}
+        if self.target_fpr is not None:
+            document["target_fpr"] = self.target_fpr
+        document.update(decision=DECISION, confusion=dict(self.confusion))
+        return document
+
+
+def check_rule_applicable(rule: str, labels: np.ndarray, target_fpr: float | None = None) -> None:
+    """Raise FiloError unless `rule` can choose a threshold on images with these labels.
+
+    Called before scoring, so a run that could never produce a verdict fails fast.
+    """
+    if rule not in THRESHOLD_RULES:
+        raise FiloError(f"unknown threshold rule {rule!r}; choose one of {THRESHOLD_RULES}")
+    labels = np.asarray(labels)
+    if rule == "f1" and not (labels == 1).any():
+        raise FiloError(
+            "threshold rule 'f1' needs anomalous images, but the evaluation set has none; "
+            "use --threshold-rule fpr (a target false-positive rate on normal images)"
+        )
+    if rule == "fpr":
+        if target_fpr is None or not 0.0 <= target_fpr < 1.0:
+            raise FiloError(f"--target-fpr must be in [0, 1) for threshold rule 'fpr', got {target_fpr}")
+        if not (labels == 0).any():
+            raise FiloError(
+                "threshold rule 'fpr' needs normal images, but the evaluation set has none; "
+                "use --threshold-rule f1"
+            )
+
+
+def choose_verdict(labels: np.ndarray, scores: np.ndarray, *, rule: str, target_fpr: float | None = None) -> Verdict:
+    """Choose the threshold by `rule` ("f1" or "fpr" with `target_fpr`) and report its confusion matrix."""
+    from filo.metrics import confusion_at, f1_optimal_threshold, fpr_threshold  # scipy: not needed by readers
+
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
+    check_rule_applicable(rule, labels, target_fpr)
+    if rule == "f1":
+        threshold = f1_optimal_threshold(labels, scores)
+        target_fpr = None
+    else:
+        threshold = fpr_threshold(scores[labels == 0], target_fpr)
+    return Verdict(rule, float(threshold), target_fpr, confusion_at(labels, scores, threshold))
+
+
+def write_verdict(path: str | os.PathLike, verdict: Verdict) -> None:
+    """Write `verdict.json` atomically."""
+    atomic_write_text(path, json.dumps(verdict.to_dict(), indent=2) + "\n")
+
+
+def read_verdict(path: str | os.PathLike) -> Verdict:
+    """Read and validate a `verdict.json`; raise FiloError naming the file and what is wrong."""
+    path = Path(path)
+    hint = f"re-create it with `filo evaluate` (it writes {path.name} into its --out-dir)"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise FiloError(f"verdict file {path} does not exist; {hint}") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FiloError(f"verdict file {path} is not readable JSON ({error}); {hint}") from error
+    if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
+        raise FiloError(f"verdict file {path} is not a schema-version-{SCHEMA_VERSION} verdict; {hint}")
+    rule, threshold = document.get("rule"), document.get("threshold")
+    confusion = document.get("confusion")
+    if rule not in THRESHOLD_RULES or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise FiloError(f"verdict file {path} has an invalid rule {rule!r} or threshold {threshold!r}; {hint}")
+    if not isinstance(confusion, dict) or sorted(confusion) != sorted(_CONFUSION_KEYS):
+        raise FiloError(f"verdict file {path} lacks a confusion matrix with keys {_CONFUSION_KEYS}; {hint}")
+    target_fpr = document.get("target_fpr")
+    if rule == "fpr" and not isinstance(target_fpr, (int, float)):
+        raise FiloError(f"verdict file {path} uses rule 'fpr' but has no numeric target_fpr; {hint}")
+    return Verdict(rule, float(threshold), target_fpr, {key: int(confusion[key]) for key in _CONFUSION_KEYS})

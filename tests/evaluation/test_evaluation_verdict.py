@@ -1,0 +1,78 @@
+"""Verdict thresholds on hand-made scores: F1-optimal, target FPR, confusion matrix, verdict.json."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from filo.errors import FiloError
+from filo.evaluation.verdict import check_rule_applicable, choose_verdict, read_verdict, write_verdict
+
+LABELS = np.array([0, 0, 0, 0, 0, 1, 1, 1, 0, 1])
+SCORES = np.array([0.1, 0.2, 0.3, 0.4, 0.75, 0.6, 0.8, 0.9, 0.05, 0.35])
+
+
+def test_f1_rule_picks_the_threshold_with_the_best_f1():
+    verdict = choose_verdict(LABELS, SCORES, rule="f1")
+    # Flagging >= 0.6 gives tp 3, fp 1, fn 1 (F1 0.75); >= 0.35 gives tp 4, fp 2 (F1 0.8): the best.
+    assert verdict.threshold == pytest.approx(0.35)
+    assert verdict.confusion == {"tp": 4, "fp": 2, "tn": 4, "fn": 0}
+    assert verdict.target_fpr is None
+    best_f1 = max(
+        2 * np.sum((SCORES >= t) & (LABELS == 1)) / (np.sum(SCORES >= t) + np.sum(LABELS == 1)) for t in SCORES
+    )
+    tp, fp, fn = (verdict.confusion[k] for k in ("tp", "fp", "fn"))
+    assert 2 * tp / (2 * tp + fp + fn) == pytest.approx(best_f1)
+
+
+def test_fpr_rule_keeps_the_false_positive_rate_at_or_below_the_target():
+    verdict = choose_verdict(LABELS, SCORES, rule="fpr", target_fpr=0.2)
+    # 6 normal images, 20 % allows one false positive (the one at 0.75): just above the next normal, 0.4.
+    assert verdict.threshold == np.nextafter(0.4, np.inf)
+    assert verdict.confusion == {"tp": 3, "fp": 1, "tn": 5, "fn": 1}
+    assert verdict.target_fpr == 0.2
+    strict = choose_verdict(LABELS, SCORES, rule="fpr", target_fpr=0.0)
+    assert strict.confusion["fp"] == 0 and strict.threshold > 0.75
+
+
+def test_verdict_marks_scores_at_the_threshold_anomalous():
+    verdict = choose_verdict(LABELS, SCORES, rule="f1")
+    assert verdict.is_anomalous(np.array([0.35, np.nextafter(0.35, 0)])).tolist() == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("rule", "labels", "target_fpr", "message"),
+    [
+        ("f1", np.zeros(4), None, "needs anomalous images"),
+        ("fpr", np.ones(4), 0.05, "needs normal images"),
+        ("fpr", LABELS, 1.5, "--target-fpr must be in"),
+        ("median", LABELS, None, "unknown threshold rule"),
+    ],
+)
+def test_rules_that_cannot_apply_are_refused_with_a_fix(rule, labels, target_fpr, message):
+    with pytest.raises(FiloError, match=message):
+        check_rule_applicable(rule, labels, target_fpr)
+
+
+def test_verdict_file_round_trips(tmp_path):
+    path = tmp_path / "verdict.json"
+    verdict = choose_verdict(LABELS, SCORES, rule="fpr", target_fpr=0.2)
+    write_verdict(path, verdict)
+    document = json.loads(path.read_text())
+    assert document["rule"] == "fpr" and document["target_fpr"] == 0.2
+    assert document["decision"] == "anomalous when score >= threshold"
+    assert read_verdict(path) == verdict
+
+
+def test_broken_verdict_files_are_reported_with_their_path(tmp_path):
+    path = tmp_path / "verdict.json"
+    with pytest.raises(FiloError, match="does not exist"):
+        read_verdict(path)
+    path.write_text("{not json")
+    with pytest.raises(FiloError, match=f"{path}.*not readable JSON"):
+        read_verdict(path)
+    path.write_text(json.dumps({"schema_version": 1, "rule": "f1", "threshold": 0.5}))
+    with pytest.raises(FiloError, match="confusion matrix"):
+        read_verdict(path)
