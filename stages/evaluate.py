@@ -2,7 +2,7 @@
 
 Writes metrics.json (dvc metrics), verdict.json (read by `filo predict`), scores.parquet,
 a per-category table (CSV + Markdown), plots (dvc plots + PNG) into --out-dir, and logs
-them to MLflow (experiment `filo-evaluate` unless --experiment/--no-mlflow say otherwise).
+them to MLflow (experiment `filo` unless --experiment/--no-mlflow say otherwise).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
         gallery_size=args.gallery_size,
         pro_fpr_limit=args.pro_fpr_limit,
         bins=args.bins,
+        box_lambda=args.box_lambda,
         experiment=None if args.no_mlflow else args.experiment,
     )
     result = evaluate(args.model, args.manifest, args.descriptions, args.out_dir, boxes_path=args.boxes,
@@ -76,6 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="best and worst images each in the gallery; 0 disables it (default: %(default)s)")
     parser.add_argument("--pro-fpr-limit", type=float, default=0.3, help="AUPRO FPR limit (default: %(default)s)")
     parser.add_argument("--bins", type=int, help="quantise pixel scores into BINS bins (approximate); default exact")
+    parser.add_argument("--box-lambda", type=float,
+                        help="factor for map pixels outside the kept boxes (default: the checkpoint's, 0.7)")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment (default: %(default)s)")
     parser.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     parser.set_defaults(func=run)

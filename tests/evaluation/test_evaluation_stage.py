@@ -152,8 +152,26 @@ def test_a_crash_while_writing_leaves_the_previous_results_untouched(tiny_inputs
         ({"bins": 1}, "bins must be at least 2"),
         ({"pro_fpr_limit": 0.0}, "FPR limit must be in"),
         ({"threshold_rule": "median"}, "unknown threshold rule"),
+        ({"box_lambda": 1.5}, "box_lambda must be in"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_runs(setting, message):
     with pytest.raises(FiloError, match=message):
         EvaluationSettings(**setting)
+
+
+def test_box_lambda_override_changes_only_pixels_outside_the_boxes(tiny_inputs, evaluated, tmp_path):
+    _, _, default_scored = evaluated
+    recorded = []
+    real_scoring = scoring.score_manifest
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scoring, "score_manifest", lambda *a, **k: recorded.append(real_scoring(*a, **k)) or recorded[0])
+        evaluate(tiny_inputs.model, tiny_inputs.manifest, tiny_inputs.descriptions, tmp_path / "out",
+                 boxes_path=tiny_inputs.boxes,
+                 settings=EvaluationSettings(gallery_size=0, batch_size=4, experiment=None, box_lambda=1.0))
+    unsuppressed = recorded[0].anomaly_maps
+    suppressed = default_scored.anomaly_maps
+    inside = np.isclose(unsuppressed, suppressed)
+    assert inside.any() and not inside.all()
+    np.testing.assert_allclose(suppressed[~inside], 0.7 * unsuppressed[~inside], rtol=1e-5)
+    np.testing.assert_array_equal(recorded[0].table["score"], default_scored.table["score"])

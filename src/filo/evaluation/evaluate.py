@@ -58,7 +58,9 @@ class EvaluationSettings:
     `threshold_rule` "f1" picks the F1-optimal verdict threshold, "fpr" the one keeping the
     false-positive rate on normal images at most `target_fpr`. `gallery_size` best and worst
     images go into the gallery (0: none). `bins` quantises pixel scores (None: exact).
-    `experiment=None` turns MLflow logging off.
+    `box_lambda` replaces the checkpoint's λ for pixels outside the kept boxes (None keeps it);
+    it acts only at inference, so changing it needs no retraining. `experiment=None` turns
+    MLflow logging off.
     """
 
     box_rule: str = "authors"
@@ -71,6 +73,7 @@ class EvaluationSettings:
     gallery_size: int = 4
     pro_fpr_limit: float = 0.3
     bins: int | None = None
+    box_lambda: float | None = None
     experiment: str | None = DEFAULT_EXPERIMENT
 
     def __post_init__(self) -> None:
@@ -80,6 +83,8 @@ class EvaluationSettings:
             raise FiloError(f"gallery size must be 0 (no gallery) or more, got {self.gallery_size}")
         if not 0.0 < self.pro_fpr_limit <= 1.0:
             raise FiloError(f"the AUPRO FPR limit must be in (0, 1], got {self.pro_fpr_limit}")
+        if self.box_lambda is not None and not 0.0 <= self.box_lambda <= 1.0:
+            raise FiloError(f"box_lambda must be in [0, 1], got {self.box_lambda}")
         if self.bins is not None and self.bins < 2:
             raise FiloError(f"bins must be at least 2 (or unset for exact metrics), got {self.bins}")
 
@@ -122,6 +127,8 @@ def _load_inputs(paths: Mapping[str, Path | None], settings: EvaluationSettings)
     manifest = read_manifest(paths["manifest"])
     test = manifest[manifest["split"] == "test"]
     model = load_checkpoint(paths["model"])
+    if settings.box_lambda is not None:
+        model.config = dataclasses.replace(model.config, box_lambda=settings.box_lambda)
     check_zero_shot(model.config.extra, test["category"].unique(), allow_overlap=settings.allow_overlap,
                     model_name=str(paths["model"]))
     check_rule_applicable(settings.threshold_rule, test["label"].to_numpy(), settings.target_fpr)

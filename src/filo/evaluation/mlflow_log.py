@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from filo.evaluation.verdict import Verdict
     from filo.model.config import FiLoConfig
 
-DEFAULT_EXPERIMENT = "filo-evaluate"
-"""MLflow experiment of evaluation runs (training logs to "filo-train")."""
+DEFAULT_EXPERIMENT = "filo"
+"""MLflow experiment of evaluation runs: the same family as training runs."""
 ARTIFACT_ROOT = "evaluation"
 
 
