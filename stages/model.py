@@ -9,18 +9,7 @@ from typing import Any
 
 import yaml
 
-PRESETS = ("paper", "tiny")
-
-
-def build_config(preset: str, overrides: dict[str, Any] | None = None):
-    """The FiLoConfig of a preset ("paper": ViT-L-14-336/openai at 518; "tiny": demo) with overrides."""
-    from filo.errors import FiloError
-    from filo.model.config import FiLoConfig
-
-    if preset not in PRESETS:
-        raise FiloError(f"unknown model preset {preset!r}; choose one of {PRESETS}")
-    overrides = dict(overrides or {})
-    return FiLoConfig.tiny(**overrides) if preset == "tiny" else FiLoConfig(**overrides)
+from filo.model.config import PRESETS
 
 
 def init_model(preset: str, out: str | Path, overrides: dict[str, Any] | None = None, *, seed: int = 0) -> Path:
@@ -28,9 +17,10 @@ def init_model(preset: str, out: str | Path, overrides: dict[str, Any] | None = 
     import torch
 
     from filo.model.checkpoint import save_checkpoint
+    from filo.model.config import preset_config
     from filo.model.filo import FiLo
 
-    config = build_config(preset, overrides)
+    config = preset_config(preset, overrides)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = FiLo(config)

@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 from filo.errors import FiloError
 
+PRESETS = ("paper", "tiny")
+"""Named configurations: "paper" (ViT-L-14-336 / openai at 518) and "tiny" (demo and tests)."""
+
 
 @dataclass(frozen=True)
 class FiLoConfig:
@@ -93,3 +96,11 @@ class FiLoConfig:
         if unknown:
             raise FiloError(f"unknown FiLo config keys {unknown}; known keys: {sorted(known)}")
         return cls(**values)
+
+
+def preset_config(preset: str, overrides: dict[str, Any] | None = None) -> FiLoConfig:
+    """The FiLoConfig of a named preset with field overrides (e.g. {"taps": "paper"})."""
+    if preset not in PRESETS:
+        raise FiloError(f"unknown model preset {preset!r}; choose one of {PRESETS}")
+    overrides = dict(overrides or {})
+    return FiLoConfig.tiny(**overrides) if preset == "tiny" else FiLoConfig(**overrides)

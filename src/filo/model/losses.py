@@ -28,15 +28,15 @@ def dice_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (1 - dice).mean()
 
 
-def segmentation_loss(layer_maps: list[torch.Tensor], masks: torch.Tensor) -> torch.Tensor:
-    """Phase-1 loss: Σ over layer maps of focal + dice(M_a, G) + dice(M_n, 1 − G).
+def segmentation_loss(layer_maps: list[torch.Tensor], masks: torch.Tensor, *, gamma: float = 2.0) -> torch.Tensor:
+    """Phase-1 loss: Σ over layer maps of focal(γ) + dice(M_a, G) + dice(M_n, 1 − G).
 
     `masks` [B, H, W] are binarized at 0.5 here, whatever the caller passed.
     """
     target = (masks > 0.5).to(layer_maps[0].dtype)
     total = layer_maps[0].new_zeros(())
     for probabilities in layer_maps:
-        total = total + focal_loss(probabilities, target)
+        total = total + focal_loss(probabilities, target, gamma=gamma)
         total = total + dice_loss(probabilities[:, 1], target)
         total = total + dice_loss(probabilities[:, 0], 1 - target)
     return total

@@ -1,0 +1,148 @@
+"""Every number and switch of a training run, with the authors' values as defaults.
+
+`TrainParams` is read from the `train:` section of `params.yaml` (DVC's parameter file).
+Fields marked `affects_result=False` (workers, logging, progress) may change between a
+run and its `--resume`; every other field is part of the run's fingerprint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from filo.errors import FiloError
+from filo.model.config import PRESETS as MODEL_PRESETS
+
+PARAMS_SECTION = "train"
+DEVICES = ("auto", "cpu", "cuda")
+MOSAIC_LABELS = ("mosaic", "authors")
+MVTEC_AUG_RATE = 0.2
+"""The authors' mosaic augmentation rate, which they apply to MVTec-layout sources only."""
+
+
+def _runtime(default: Any) -> Any:
+    """A field that does not change the trained weights (excluded from the resume fingerprint)."""
+    return field(default=default, metadata={"affects_result": False})
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Hyper-parameters and run settings of `filo train` (defaults: the authors' recipe)."""
+
+    seed: int = 0
+    """Fixes head/prompt-learner initialization, data order and augmentation."""
+    epochs: int = 15
+    """Phase 1 epochs (prompt learners + linear/MMCI heads)."""
+    adapter_epochs: int = 5
+    """Phase 2 epochs (adapter only)."""
+    prompt_lr: float = 1e-3
+    """Phase 1 learning rate of the context vectors and meta-nets (both prompt learners)."""
+    head_lr: float = 1e-4
+    """Phase 1 learning rate of the linear and MMCI heads."""
+    adapter_lr: float = 1e-5
+    """Phase 2 learning rate of the adapter."""
+    betas: tuple[float, float] = (0.5, 0.999)
+    """AdamW betas of both phases."""
+    weight_decay: float = 0.01
+    """AdamW weight decay of both phases (torch's default, which the authors keep)."""
+    focal_gamma: float = 2.0
+    """Phase 1: focusing parameter γ of the focal loss."""
+    temperature: float = 0.07
+    """Phase 2: the [normal, abnormal] similarities are divided by this before cross-entropy."""
+    batch_size: int = 1
+    """Images per step, all of one category (1 reproduces the authors)."""
+    aug_rate: float | None = None
+    """Mosaic probability; None: 0.2 for an MVTec-layout source, 0 for a VisA-layout one (the authors' rule)."""
+    mosaic_label: str = "mosaic"
+    """Label of a mosaic: 'mosaic' (anomalous if any tile is) or 'authors' (the indexed image's)."""
+    amp: bool = True
+    """bf16 autocast on CUDA (ignored on CPU)."""
+    deterministic: bool = True
+    """Ask torch for deterministic kernels (warns where a CUDA kernel has none)."""
+    model_preset: str = "tiny"
+    """Model config when no --init checkpoint is given: 'tiny' (demo) or 'paper' (ViT-L-14-336)."""
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    """FiLoConfig fields overriding the preset, e.g. {taps: paper}."""
+    device: str = _runtime("auto")
+    """'auto' (CUDA when available), 'cpu' or 'cuda'."""
+    num_workers: int = _runtime(0)
+    """DataLoader worker processes (results do not depend on it)."""
+    mlflow: bool = _runtime(True)
+    """Log the run to MLflow (see filo.tracking)."""
+    experiment: str = _runtime("filo")
+    """MLflow experiment name."""
+    progress: bool = _runtime(True)
+    """Show per-epoch progress bars."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "model_overrides", dict(self.model_overrides or {}))
+        problems = []
+        if self.epochs < 0 or self.adapter_epochs < 0:
+            problems.append(f"epochs/adapter_epochs must be >= 0, got {self.epochs}/{self.adapter_epochs}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if min(self.prompt_lr, self.head_lr, self.adapter_lr) < 0 or self.temperature <= 0:
+            problems.append("learning rates must be >= 0 and temperature > 0")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            problems.append(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
+        if self.aug_rate is not None and not 0.0 <= self.aug_rate <= 1.0:
+            problems.append(f"aug_rate must lie in [0, 1] (or be null for the automatic rule), got {self.aug_rate}")
+        if self.mosaic_label not in MOSAIC_LABELS:
+            problems.append(f"mosaic_label must be one of {MOSAIC_LABELS}, got {self.mosaic_label!r}")
+        if self.model_preset not in MODEL_PRESETS:
+            problems.append(f"model_preset must be one of {MODEL_PRESETS}, got {self.model_preset!r}")
+        if self.device not in DEVICES:
+            problems.append(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.num_workers < 0:
+            problems.append(f"num_workers must be >= 0, got {self.num_workers}")
+        if problems:
+            raise FiloError("invalid training parameters: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-YAML/JSON form (betas as a list)."""
+        values = dataclasses.asdict(self)
+        values["betas"] = list(self.betas)
+        return values
+
+    def fingerprint_dict(self) -> dict[str, Any]:
+        """The fields that determine the trained weights (what `--resume` must find unchanged)."""
+        runtime = {f.name for f in dataclasses.fields(self) if not f.metadata.get("affects_result", True)}
+        return {key: value for key, value in self.to_dict().items() if key not in runtime}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, source: str = "parameters") -> TrainParams:
+        """Build from a mapping; an unknown key is a FiloError listing the known ones."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise FiloError(f"unknown training parameter(s) {unknown} in {source}; known: {sorted(known)}")
+        try:
+            return cls(**values)
+        except TypeError as error:
+            raise FiloError(f"bad training parameters in {source}: {error}") from error
+
+
+def load_train_params(path: str | os.PathLike | None, **overrides: Any) -> TrainParams:
+    """TrainParams from the `train:` section of a YAML file (defaults when `path` is None), then `overrides`.
+
+    Overrides whose value is None are ignored (unset command-line options).
+    """
+    import yaml
+
+    values: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        if not Path(path).is_file():
+            raise FiloError(f"params file {path} does not exist; create it or leave out --params")
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle) or {}
+        if not isinstance(document, dict) or not isinstance(document.get(PARAMS_SECTION, {}), dict):
+            raise FiloError(f"{path} must be a YAML mapping whose '{PARAMS_SECTION}:' entry is a mapping")
+        values.update(document.get(PARAMS_SECTION) or {})
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return TrainParams.from_dict(values, source=source)

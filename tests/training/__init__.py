@@ -1,0 +1,1 @@
+"""Tests of filo.training, filo.tracking and `filo train`."""

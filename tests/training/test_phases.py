@@ -1,0 +1,62 @@
+"""Each phase trains exactly its parameters, and both losses go down."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from filo.data.manifest import read_manifest
+from filo.data.torch_dataset import AnomalyDataset
+from filo.descriptions import load_descriptions
+from filo.model.config import FiLoConfig
+from filo.model.filo import FiLo
+from filo.training import TrainParams, train
+from filo.training.loop import EpochSettings, run_epoch
+from filo.training.phases import make_optimizer, train_only, trained_parameters, training_phases
+
+PHASE_PREFIXES = {
+    "prompt": ("text.normal_prompt_learner.", "text.abnormal_prompt_learner.", "linear_heads.", "mmci_heads."),
+    "adapter": ("adapter.",),
+}
+
+
+@pytest.fixture(scope="module")
+def model_and_data(tiny_data):
+    torch.manual_seed(0)
+    model = FiLo(FiLoConfig.tiny())
+    category = read_manifest(tiny_data.manifest)["category"].iloc[0]
+    model.prepare(category, load_descriptions(tiny_data.descriptions)[category].descriptions)
+    dataset = AnomalyDataset(read_manifest(tiny_data.manifest), 64, aug_rate=0.0)
+    return model, dataset
+
+
+@pytest.mark.parametrize("phase_index", [0, 1])
+def test_a_phase_changes_exactly_its_parameters_and_never_clip(model_and_data, phase_index):
+    model, dataset = model_and_data
+    phase = training_phases(TrainParams(adapter_lr=1e-3))[phase_index]
+    groups = phase.param_groups(model)
+    train_only(model, trained_parameters(groups))
+    optimizer = make_optimizer(groups, TrainParams())
+    clip_ids = {id(p) for p in model.clip.parameters()}
+    assert not clip_ids & {id(p) for group in optimizer.param_groups for p in group["params"]}
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    model.train()
+    run_epoch(model, dataset, optimizer, phase.loss, data_epoch=0, label="test",
+              settings=EpochSettings(device=torch.device("cpu"), batch_size=3, seed=0, progress=False))
+    after = model.state_dict()
+    changed = {key for key in before if not torch.equal(before[key], after[key])}
+    expected = {key for key in before if key.startswith(PHASE_PREFIXES[phase.name])}
+    assert changed == expected
+    assert not any(key.startswith("clip.") for key in changed)
+    assert all(p.grad is None for p in model.clip.parameters())
+    assert optimizer.state  # the optimizer did step
+
+
+def test_both_losses_go_down(tiny_data, tmp_path):
+    params = TrainParams(epochs=3, adapter_epochs=3, adapter_lr=1e-3, batch_size=6, aug_rate=0.0,
+                         mlflow=False, progress=False, device="cpu")
+    history = train(tiny_data.manifest, tiny_data.descriptions, tmp_path / "m.pt", params).history
+    for phase in ("prompt", "adapter"):
+        losses = [record["loss"] for record in history if record["phase"] == phase]
+        assert len(losses) == 3
+        assert losses == sorted(losses, reverse=True) and losses[-1] < losses[0], (phase, losses)
