@@ -9,8 +9,10 @@ checkpoint's (e.g. ViT-L-14-336 at 518: 24x24 -> 37x37 grid).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,21 @@ class ClipBundle:
     image_size: int
 
 
+@contextlib.contextmanager
+def _expected_random_init() -> Iterator[None]:
+    """Silence open_clip's warning that no weights were loaded, when random weights are what we asked for."""
+
+    def drop(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded")
+
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
 def _is_local_checkpoint(pretrained: str) -> bool:
     return os.path.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))
 
@@ -63,9 +80,10 @@ def create_clip(
         )
     kwargs: dict = {"force_image_size": image_size, "device": device, "cache_dir": cache_dir}
     if pretrained is None:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _expected_random_init():
             torch.manual_seed(seed)
             model = open_clip.create_model(name, pretrained=None, **kwargs)
+        logger.info("%s: random weights from seed %d (no pretrained checkpoint)", name, seed)
     elif _is_local_checkpoint(pretrained):
         if not Path(pretrained).is_file():
             raise FiloError(f"CLIP checkpoint {pretrained!r} does not exist; pass an existing file or a tag")
@@ -94,7 +112,8 @@ def create_clip(
 
 def _create_from_local_checkpoint(name: str, path: Path, kwargs: dict) -> open_clip.CLIP:
     """Build `name` at the requested size and load a local checkpoint into it, loudly on mismatch."""
-    model = open_clip.create_model(name, pretrained=None, **kwargs)
+    with _expected_random_init():
+        model = open_clip.create_model(name, pretrained=None, **kwargs)
     try:
         incompatible = open_clip.load_checkpoint(model, str(path), strict=False, weights_only=True)
     except RuntimeError as error:
