@@ -1,0 +1,67 @@
+"""Which fine-grained descriptions a prediction uses for a category.
+
+In order: the descriptions artifacts given (the registered bundle's, then the user's
+`--descriptions` JSON, later ones winning), then `resolve_descriptions` over a user YAML
+file (when given), the LLM cache and the descriptions shipped with filo.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from filo.descriptions import CategoryDescriptions, category_key, load_descriptions, resolve_descriptions
+from filo.descriptions.defaults import load_shipped_defaults
+from filo.errors import FiloError
+
+FALLBACK_SOURCE_ORDER = ("user", "cache", "defaults")
+USER_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+class DescriptionLookup:
+    """Finds each category's descriptions in the artifacts given, a user file and the shipped defaults."""
+
+    def __init__(
+        self,
+        artifacts: Sequence[Mapping[str, CategoryDescriptions]] = (),
+        *,
+        user_file: str | os.PathLike | None = None,
+    ) -> None:
+        self.table: dict[str, CategoryDescriptions] = {}
+        for artifact in artifacts:
+            self.table.update(artifact)
+        self.user_file = user_file
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike | None, artifacts: Sequence[Mapping[str, CategoryDescriptions]] = ()
+    ) -> DescriptionLookup:
+        """`artifacts` plus the user's `--descriptions` file: a JSON artifact or a YAML user file."""
+        if path is None:
+            return cls(artifacts)
+        if str(path).lower().endswith(USER_FILE_SUFFIXES):
+            return cls(artifacts, user_file=path)
+        return cls([*artifacts, load_descriptions(path)])
+
+    def category_key(self, name: str, known: Sequence[str] = ()) -> str:
+        """The raw category key of a user-typed name, matched against every category this lookup knows."""
+        return category_key(name, [*self.table, *known, *load_shipped_defaults()])
+
+    def find(self, category: str) -> CategoryDescriptions:
+        """The descriptions of raw `category`; FiloError saying how to add them when no source has any."""
+        if category in self.table:
+            return self.table[category]
+        try:
+            found = resolve_descriptions(
+                [category], source_order=FALLBACK_SOURCE_ORDER, user_file=self.user_file
+            )
+        except FiloError as error:
+            raise FiloError(
+                f"no fine-grained descriptions for category {category!r}: neither the model's bundle, "
+                "--descriptions nor the descriptions shipped with filo have it. Write them to a YAML file "
+                f"(categories: {{{category}: [\"first defect description\", ...]}}) and pass "
+                "--descriptions FILE.yaml, or create an artifact with `filo describe --manifest M "
+                f"--out D.json` (add --model to ask an LLM) and pass --descriptions D.json ({error})"
+            ) from error
+        self.table[category] = found[category]
+        return found[category]

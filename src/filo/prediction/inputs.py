@@ -1,0 +1,43 @@
+"""Which files `filo predict` reads: image paths given directly, and the images inside folders."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from filo.errors import FiloError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+"""File suffixes (lowercase) taken from folders; files named directly are read whatever their suffix."""
+
+
+def collect_images(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """The image files to predict: each file as given, each folder searched recursively.
+
+    Folder contents are sorted and filtered by `IMAGE_SUFFIXES` (hidden files skipped).
+    Raises FiloError for a path that does not exist or a folder without images.
+    """
+    images: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_file():
+            images.append(path)
+        elif path.is_dir():
+            found = sorted(
+                candidate
+                for candidate in path.rglob("*")
+                if candidate.is_file()
+                and candidate.suffix.lower() in IMAGE_SUFFIXES
+                and not candidate.name.startswith(".")
+            )
+            if not found:
+                raise FiloError(
+                    f"folder {path} contains no images (looked for {', '.join(IMAGE_SUFFIXES)} recursively)"
+                )
+            images.extend(found)
+        else:
+            raise FiloError(f"{path} does not exist; give image files or folders of images")
+    if not images:
+        raise FiloError("no images given; pass at least one image file or folder")
+    return images

@@ -1,0 +1,181 @@
+"""Predict images of one category: score, verdict, position, closest descriptions and a heat-map overlay.
+
+Shared by `filo predict` and the MLflow pyfunc model, so both give identical results.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filo.errors import FiloError
+from filo.prediction.descriptions import DescriptionLookup
+from filo.prediction.models import CandidateModel, choose_candidate, default_candidate
+from filo.prediction.overlay import ModelView, overlay_path, write_overlay
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from filo.model.filo import FiLo
+    from filo.prediction.detection import LiveBoxes
+
+logger = logging.getLogger(__name__)
+
+ANOMALOUS = "anomalous"
+NORMAL = "normal"
+
+
+@dataclass(frozen=True)
+class ImagePrediction:
+    """The result for one image (`error` set, and the other results None, when it could not be read)."""
+
+    image_path: str
+    category: str
+    model: str | None
+    """Which checkpoint scored it (a bundle direction name)."""
+    score: float | None
+    verdict: str | None
+    """"anomalous" / "normal" by the model's threshold; None when no threshold is known."""
+    threshold: float | None
+    position: str | None
+    """The 3x3 cell of the best Grounding DINO box; None without a detector (positions averaged)."""
+    top_descriptions: list[dict[str, Any]] = field(default_factory=list)
+    """The closest fine-grained descriptions, most similar first: {"description", "similarity"}."""
+    anomaly_map_path: str | None = None
+    """The heat-map overlay PNG (the image at the model's input size with the map blended on it)."""
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form."""
+        return asdict(self)
+
+
+def verdict_of(score: float, threshold: float | None) -> str | None:
+    """"anomalous" when score >= threshold, "normal" below it, None without a threshold."""
+    if threshold is None:
+        return None
+    return ANOMALOUS if score >= threshold else NORMAL
+
+
+class Predictor:
+    """Loads checkpoints on demand and predicts image files category by category."""
+
+    def __init__(
+        self,
+        candidates: Sequence[CandidateModel],
+        descriptions: DescriptionLookup,
+        *,
+        default: CandidateModel | None = None,
+        boxes: LiveBoxes | None = None,
+        device: str = "cpu",
+    ) -> None:
+        self.candidates = list(candidates)
+        self.default = default or default_candidate(self.candidates)
+        self.descriptions = descriptions
+        self.boxes = boxes
+        self.device = device
+        self._models: dict[str, FiLo] = {}
+        self._prepared: set[tuple[str, str]] = set()
+
+    def category_key(self, name: str) -> str:
+        """The raw category key of a user-typed category name ("metal nut" -> "metal_nut")."""
+        trained = sorted(set().union(*(c.trained_categories for c in self.candidates)))
+        return self.descriptions.category_key(name, trained)
+
+    def _model_for(self, category: str) -> tuple[CandidateModel, FiLo]:
+        """The chosen checkpoint for `category`, loaded once and prepared with its descriptions."""
+        from filo.model.checkpoint import load_checkpoint
+
+        candidate = choose_candidate(self.candidates, category, default=self.default)
+        if candidate.name not in self._models:
+            logger.info("loading model %s from %s", candidate.name, candidate.checkpoint)
+            self._models[candidate.name] = load_checkpoint(candidate.checkpoint).to(self.device).eval()
+        model = self._models[candidate.name]
+        if (candidate.name, category) not in self._prepared:
+            model.prepare(category, self.descriptions.find(category).descriptions)
+            self._prepared.add((candidate.name, category))
+        return candidate, model
+
+    def predict(
+        self,
+        image_paths: Sequence[str | os.PathLike],
+        category: str,
+        out_dir: str | os.PathLike,
+        *,
+        batch_size: int = 8,
+        progress: bool = True,
+    ) -> Iterator[ImagePrediction]:
+        """Predict images of raw `category` in batches, writing overlays to `out_dir`; yields in input order."""
+        from tqdm import tqdm
+
+        if batch_size < 1:
+            raise FiloError(f"batch size must be at least 1, got {batch_size}")
+        candidate, model = self._model_for(category)
+        view = ModelView.from_preprocess(model.preprocess)
+        with tqdm(total=len(image_paths), desc=f"predicting {category}", unit="img", disable=not progress) as bar:
+            for start in range(0, len(image_paths), batch_size):
+                batch = [str(path) for path in image_paths[start : start + batch_size]]
+                yield from self._predict_batch(batch, category, candidate, model, view, Path(out_dir))
+                bar.update(len(batch))
+
+    def _predict_batch(
+        self,
+        paths: list[str],
+        category: str,
+        candidate: CandidateModel,
+        model: FiLo,
+        view: ModelView,
+        out_dir: Path,
+    ) -> Iterator[ImagePrediction]:
+        """One forward pass over the readable images of `paths`; unreadable ones get an error result."""
+        import torch
+
+        from filo.data.images import load_rgb
+
+        views: dict[int, Image.Image] = {}
+        errors: dict[int, str] = {}
+        for slot, path in enumerate(paths):
+            try:
+                views[slot] = view.geometric(load_rgb(path))
+            except FiloError as error:
+                logger.warning("skipping %s: %s", path, error)
+                errors[slot] = str(error)
+        readable = sorted(views)
+        positions: list[str | None] | None = None
+        keep = None
+        if readable:
+            images = torch.stack([view.to_tensor(views[slot]) for slot in readable]).to(self.device)
+            if self.boxes is not None:
+                positions, keep = self.boxes.find(
+                    [paths[slot] for slot in readable],
+                    self.descriptions.find(category).descriptions,
+                    model.config.image_size,
+                )
+            prediction = model.predict(images, category, positions=positions, keep_masks=keep)
+            maps = prediction.anomaly_map.float().cpu().numpy()
+        for slot, path in enumerate(paths):
+            if slot in errors:
+                yield ImagePrediction(path, category, candidate.name, None, None, candidate.threshold, None,
+                                      error=errors[slot])
+                continue
+            index = readable.index(slot)
+            score = float(prediction.score[index])
+            map_path = write_overlay(overlay_path(out_dir, path), views[slot], maps[index])
+            yield ImagePrediction(
+                image_path=path,
+                category=category,
+                model=candidate.name,
+                score=score,
+                verdict=verdict_of(score, candidate.threshold),
+                threshold=candidate.threshold,
+                position=positions[index] if positions is not None else None,
+                top_descriptions=[
+                    {"description": text, "similarity": similarity}
+                    for text, similarity in prediction.top_descriptions[index]
+                ],
+                anomaly_map_path=str(map_path),
+            )

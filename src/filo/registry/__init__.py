@@ -1,0 +1,6 @@
+"""The MLflow model registry side of filo: model bundles, the pyfunc model, lineage and promotion.
+
+Modules: `bundle` (what a registered version holds), `pyfunc` (the `mlflow.pyfunc` model),
+`lineage` (git commit and input hashes), `promotion` (the champion/challenger gate),
+`registration` (register + promote in one call).
+"""

@@ -1,0 +1,242 @@
+"""What a registered version of model "filo" holds: one folder per cross-dataset direction.
+
+Layout of a bundle folder::
+
+    bundle.json                       index (below)
+    <direction>/model.pt              filo checkpoint (trainable weights + config)
+    <direction>/metrics.json          `filo evaluate` metrics on the target dataset
+    <direction>/verdict.json          `filo evaluate` verdict threshold
+    <direction>/descriptions.json     descriptions artifact of the target dataset
+
+A direction is named ``<train dataset>_to_<target dataset>`` (e.g.
+``synth_mvtec_to_synth_visa``): the training dataset comes from the checkpoint's
+``config.extra["train_dataset"]`` (written by `filo train`), the target from
+``metrics.json["dataset"]``. ``bundle.json``::
+
+    {"schema_version": 1, "default_direction": "<name>",
+     "directions": {"<name>": {"train_dataset": .., "target_dataset": .., "threshold": ..,
+                               "trained_categories": [..], "files": {"checkpoint": .., ...}}}}
+
+The default direction (used for a category every direction was trained on, and when
+several qualify) is the MVTec-trained one when present.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filo.errors import FiloError
+from filo.io import atomic_path, atomic_write_text
+from filo.prediction.descriptions import DescriptionLookup
+from filo.prediction.models import TRAIN_DATASET_KEY, CandidateModel, default_candidate
+from filo.prediction.predictor import Predictor
+
+if TYPE_CHECKING:
+    from filo.prediction.detection import LiveBoxes
+
+BUNDLE_FILE = "bundle.json"
+SCHEMA_VERSION = 1
+FILE_NAMES = {
+    "checkpoint": "model.pt",
+    "metrics": "metrics.json",
+    "verdict": "verdict.json",
+    "descriptions": "descriptions.json",
+}
+
+
+@dataclass(frozen=True)
+class DirectionFiles:
+    """The files of one direction as training and evaluation wrote them."""
+
+    checkpoint: Path
+    metrics: Path
+    verdict: Path
+    descriptions: Path
+
+    def as_dict(self) -> dict[str, Path]:
+        """Role ("checkpoint", "metrics", ...) -> path."""
+        return {role: Path(getattr(self, role)) for role in FILE_NAMES}
+
+
+@dataclass(frozen=True)
+class Direction:
+    """One checked direction: where its files are and what they say."""
+
+    name: str
+    train_dataset: str
+    target_dataset: str
+    trained_categories: tuple[str, ...]
+    threshold: float
+    mean_metrics: dict[str, float | None]
+    """Mean-over-categories metrics on the target dataset (metrics.json "mean")."""
+    files: DirectionFiles
+
+    def candidate(self) -> CandidateModel:
+        """This direction as a checkpoint prediction can choose."""
+        return CandidateModel(
+            name=self.name,
+            checkpoint=self.files.checkpoint,
+            threshold=self.threshold,
+            trained_categories=frozenset(self.trained_categories),
+            train_dataset=self.train_dataset,
+        )
+
+
+def read_metrics_document(path: str | os.PathLike) -> dict[str, Any]:
+    """A `metrics.json` written by `filo evaluate`, checked to have its dataset and mean metrics."""
+    path = Path(path)
+    hint = "give the metrics.json that `filo evaluate` wrote into its --out-dir"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise FiloError(f"metrics file {path} does not exist; {hint}") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FiloError(f"metrics file {path} is not readable JSON ({error}); {hint}") from error
+    if not isinstance(document, dict) or not isinstance(document.get("dataset"), str):
+        raise FiloError(f"metrics file {path} does not name its dataset; {hint}")
+    mean = document.get("mean")
+    if not isinstance(mean, dict) or not all(v is None or isinstance(v, (int, float)) for v in mean.values()):
+        raise FiloError(f"metrics file {path} has no 'mean' mapping of metric -> number; {hint}")
+    return document
+
+
+def inspect_direction(files: DirectionFiles) -> Direction:
+    """Read and cross-check one direction's files (checkpoint provenance, metrics, verdict, descriptions)."""
+    from filo.descriptions import load_descriptions
+    from filo.evaluation.verdict import read_verdict
+
+    checkpoint = CandidateModel.from_checkpoint(files.checkpoint)
+    if not checkpoint.train_dataset:
+        raise FiloError(
+            f"checkpoint {files.checkpoint} does not record its training dataset (config "
+            f"extra[{TRAIN_DATASET_KEY!r}]); register checkpoints written by `filo train`"
+        )
+    metrics = read_metrics_document(files.metrics)
+    verdict = read_verdict(files.verdict)
+    load_descriptions(files.descriptions)
+    target = metrics["dataset"]
+    return Direction(
+        name=f"{checkpoint.train_dataset}_to_{target}",
+        train_dataset=checkpoint.train_dataset,
+        target_dataset=target,
+        trained_categories=tuple(sorted(checkpoint.trained_categories)),
+        threshold=verdict.threshold,
+        mean_metrics=dict(metrics["mean"]),
+        files=files,
+    )
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle folder's directions and its default direction."""
+
+    root: Path
+    directions: dict[str, Direction]
+    default_direction: str
+
+    def candidates(self) -> list[CandidateModel]:
+        """Every direction as a checkpoint prediction can choose."""
+        return [direction.candidate() for direction in self.directions.values()]
+
+    def description_artifacts(self) -> list[Mapping]:
+        """The descriptions artifacts of all directions (default direction last, so it wins on a clash)."""
+        from filo.descriptions import load_descriptions
+
+        order = sorted(self.directions, key=lambda name: name == self.default_direction)
+        return [load_descriptions(self.directions[name].files.descriptions) for name in order]
+
+    def predictor(
+        self,
+        *,
+        descriptions: str | os.PathLike | None = None,
+        threshold: float | None = None,
+        boxes: LiveBoxes | None = None,
+        device: str = "cpu",
+    ) -> Predictor:
+        """A predictor over this bundle's directions.
+
+        `descriptions` (a JSON artifact or YAML user file) adds to and overrides the bundle's;
+        `threshold` replaces every direction's verdict threshold; `boxes` enables live detection.
+        """
+        candidates = self.candidates()
+        if threshold is not None:
+            candidates = [dataclasses.replace(candidate, threshold=threshold) for candidate in candidates]
+        default = next(c for c in candidates if c.name == self.default_direction)
+        lookup = DescriptionLookup.from_file(descriptions, self.description_artifacts())
+        return Predictor(candidates, lookup, default=default, boxes=boxes, device=device)
+
+
+def _index_document(directions: Sequence[Direction], default: str) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "default_direction": default,
+        "directions": {
+            direction.name: {
+                "train_dataset": direction.train_dataset,
+                "target_dataset": direction.target_dataset,
+                "threshold": direction.threshold,
+                "trained_categories": list(direction.trained_categories),
+                "files": {role: f"{direction.name}/{file_name}" for role, file_name in FILE_NAMES.items()},
+            }
+            for direction in directions
+        },
+    }
+
+
+def write_bundle(directions: Sequence[Direction], out_dir: str | os.PathLike) -> Bundle:
+    """Copy the directions' files into a new bundle folder at `out_dir` (atomically) and index them."""
+    names = [direction.name for direction in directions]
+    if not directions:
+        raise FiloError("a bundle needs at least one direction (checkpoint + metrics + verdict + descriptions)")
+    if len(set(names)) != len(names):
+        raise FiloError(f"two directions have the same name in {names}; give each train/target pair once")
+    default = default_candidate([direction.candidate() for direction in directions]).name
+    with atomic_path(out_dir) as folder:
+        folder.mkdir()
+        for direction in directions:
+            (folder / direction.name).mkdir()
+            for role, source in direction.files.as_dict().items():
+                shutil.copyfile(source, folder / direction.name / FILE_NAMES[role])
+        atomic_write_text(folder / BUNDLE_FILE, json.dumps(_index_document(directions, default), indent=2) + "\n")
+    return read_bundle(out_dir)
+
+
+def read_bundle(root: str | os.PathLike) -> Bundle:
+    """Open a bundle folder; FiloError naming what is missing or malformed."""
+    root = Path(root)
+    index_path = root / BUNDLE_FILE
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FiloError(f"{root} is not a filo model bundle: cannot read {index_path} ({error})") from error
+    if index.get("schema_version") != SCHEMA_VERSION or not isinstance(index.get("directions"), dict):
+        raise FiloError(f"{index_path} is not a schema-version-{SCHEMA_VERSION} bundle index")
+    directions = {}
+    for name, entry in index["directions"].items():
+        try:
+            files = DirectionFiles(**{role: root / entry["files"][role] for role in FILE_NAMES})
+            missing = [str(path) for path in files.as_dict().values() if not path.is_file()]
+            if missing:
+                raise FiloError(f"bundle {root} is incomplete: missing {missing}")
+            directions[name] = Direction(
+                name=name,
+                train_dataset=entry["train_dataset"],
+                target_dataset=entry["target_dataset"],
+                trained_categories=tuple(entry["trained_categories"]),
+                threshold=float(entry["threshold"]),
+                mean_metrics=read_metrics_document(files.metrics)["mean"],
+                files=files,
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise FiloError(f"{index_path}: direction {name!r} is malformed ({error!r}); re-register the model") from error
+    default = index.get("default_direction")
+    if default not in directions:
+        raise FiloError(f"{index_path}: default direction {default!r} is not one of {sorted(directions)}")
+    return Bundle(root, directions, default)

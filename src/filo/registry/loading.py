@@ -1,0 +1,105 @@
+"""From what a user names with `--model` to a ready Predictor.
+
+A model reference is one of:
+- a registry URI (``models:/filo@champion``, ``models:/filo/3``, ``runs:/<id>/model``):
+  the registered pyfunc model's bundle is downloaded from the MLflow store (`filo.tracking`);
+- a bundle folder (holding ``bundle.json``);
+- a single filo checkpoint file (no verdict unless a threshold or verdict file is given).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from filo.errors import FiloError
+from filo.prediction.descriptions import DescriptionLookup
+from filo.prediction.detection import LiveBoxes
+from filo.prediction.models import CandidateModel
+from filo.prediction.predictor import Predictor
+from filo.registry.bundle import BUNDLE_FILE, read_bundle
+
+DEFAULT_MODEL_URI = "models:/filo@champion"
+MODELS_SCHEME = "models:/"
+REGISTRY_SCHEMES = (MODELS_SCHEME, "runs:/")
+
+
+def _registered_version(client: Any, model_uri: str) -> Any:
+    """The model version a ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` URI points at."""
+    reference = model_uri[len(MODELS_SCHEME):]
+    name, at, alias = reference.partition("@")
+    if at:
+        return client.get_model_version_by_alias(name, alias)
+    name, slash, version = reference.rpartition("/")
+    if not (slash and version.isdigit()):
+        raise FiloError(f"model URI {model_uri!r} is not models:/NAME@ALIAS or models:/NAME/VERSION")
+    return client.get_model_version(name, version)
+
+
+def download_bundle(model_uri: str, destination: str | os.PathLike) -> Path:
+    """Download a registered pyfunc model into `destination` and return its bundle folder.
+
+    The store is `filo.tracking.tracking_uri()` (tracking and registry), never MLflow's global one.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    from filo.registry.pyfunc import BUNDLE_ARTIFACT
+    from filo.tracking import tracking_uri
+
+    uri = tracking_uri()
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        if model_uri.startswith(MODELS_SCHEME):
+            version = _registered_version(client, model_uri)
+            source = client.get_model_version_download_uri(version.name, version.version)
+        else:
+            source = model_uri
+        local = Path(mlflow.artifacts.download_artifacts(
+            artifact_uri=source, dst_path=str(destination), tracking_uri=uri, registry_uri=uri
+        ))
+    except MlflowException as error:
+        raise FiloError(
+            f"cannot load model {model_uri} from the MLflow store {uri} ({error.message}); "
+            "register one with `filo register`, set MLFLOW_TRACKING_URI to the right store, "
+            "or pass --model PATH to a checkpoint"
+        ) from error
+    artifacts = Model.load(str(local)).flavors.get("python_function", {}).get("artifacts", {})
+    if BUNDLE_ARTIFACT not in artifacts:
+        raise FiloError(f"{model_uri} is not a filo model (its pyfunc has no {BUNDLE_ARTIFACT!r} artifact)")
+    return local / artifacts[BUNDLE_ARTIFACT]["path"]
+
+
+def open_predictor(
+    model: str | os.PathLike = DEFAULT_MODEL_URI,
+    *,
+    descriptions: str | os.PathLike | None = None,
+    threshold: float | None = None,
+    boxes: LiveBoxes | None = None,
+    device: str = "cpu",
+    download_dir: str | os.PathLike | None = None,
+) -> Predictor:
+    """A predictor for a model reference (see the module docstring).
+
+    `threshold` overrides the bundle's verdict thresholds (and is the only source of a
+    verdict for a bare checkpoint). Registry downloads go to `download_dir` (default: a new
+    temporary folder that is left in place; pass a folder you clean up).
+    """
+    reference = str(model)
+    if reference.startswith(REGISTRY_SCHEMES):
+        folder = download_dir or tempfile.mkdtemp(prefix="filo-model-")
+        bundle = read_bundle(download_bundle(reference, folder))
+        return bundle.predictor(descriptions=descriptions, threshold=threshold, boxes=boxes, device=device)
+    path = Path(reference)
+    if (path / BUNDLE_FILE).is_file():
+        return read_bundle(path).predictor(descriptions=descriptions, threshold=threshold, boxes=boxes, device=device)
+    if path.is_file():
+        candidate = CandidateModel.from_checkpoint(path, threshold=threshold)
+        return Predictor([candidate], DescriptionLookup.from_file(descriptions), boxes=boxes, device=device)
+    raise FiloError(
+        f"--model {reference!r} is neither a registry URI ({DEFAULT_MODEL_URI}), a bundle folder nor a "
+        "checkpoint file"
+    )

@@ -1,0 +1,118 @@
+"""Register a model bundle in the MLflow registry with its metrics and lineage, then gate its promotion.
+
+One call does it all: check the directions' files, compute the gate values (before anything
+is registered, so a bad gate fails early), build the bundle, log it as a pyfunc model in a
+run of the `filo` experiment, register it as a new version of the model, tag the version
+with its lineage and mean metrics, and give it alias `champion` or `challenger`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filo.io import atomic_write_text
+from filo.registry.bundle import DirectionFiles, inspect_direction, write_bundle
+from filo.registry.lineage import Lineage, collect_lineage
+from filo.registry.promotion import Gate, PromotionDecision, metric_tags, promote
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "filo"
+DEFAULT_EXPERIMENT = "filo"
+_UNSAFE_TAG_CHARS = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    """The new version, the run it was logged in, and its promotion decision."""
+
+    name: str
+    version: str
+    run_id: str
+    model_uri: str
+    decision: PromotionDecision
+    lineage: Lineage
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form (what `filo register --out` writes)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "model_uri": self.model_uri,
+            "alias": self.decision.alias,
+            "decision": self.decision.as_dict(),
+            "lineage": {"git_commit": self.lineage.git_commit, "git_dirty": self.lineage.git_dirty,
+                        "inputs": self.lineage.input_hashes},
+        }
+
+
+def _safe_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tags with characters MLflow refuses in keys replaced by "_"."""
+    return {_UNSAFE_TAG_CHARS.sub("_", key): value for key, value in tags.items()}
+
+
+def register_bundle(
+    direction_files: Sequence[DirectionFiles],
+    *,
+    name: str = DEFAULT_MODEL_NAME,
+    experiment: str = DEFAULT_EXPERIMENT,
+    gate: Gate | None = None,
+    dvc_lock: str | os.PathLike = "dvc.lock",
+    repo: str | os.PathLike = ".",
+    out: str | os.PathLike | None = None,
+) -> RegistrationResult:
+    """Register the directions as one new version of `name` and promote it by `gate`.
+
+    `gate` defaults to the mean of image and pixel AUROC. `out` (optional) receives the
+    result as JSON, written atomically (e.g. a DVC out).
+    """
+    import mlflow
+
+    from filo.registry.pyfunc import log_bundle_model
+    from filo.tracking import start_run, tracking_uri
+
+    gate = gate or Gate()
+    directions = [inspect_direction(files) for files in direction_files]
+    values = {d.name: gate.value(d.mean_metrics, where=f"metrics file {d.files.metrics}") for d in directions}
+    lineage = collect_lineage(
+        [path for files in direction_files for path in files.as_dict().values()], dvc_lock=dvc_lock, repo=repo
+    )
+    version_tags = _safe_tags({
+        **lineage.as_tags(),
+        **metric_tags({d.name: d.mean_metrics for d in directions}),
+        "gate.metrics": ",".join(gate.metrics),
+        **{f"gate.{direction}": repr(value) for direction, value in values.items()},
+    })
+    with tempfile.TemporaryDirectory(prefix="filo-bundle-") as scratch:
+        bundle = write_bundle(directions, Path(scratch) / "bundle")
+        with start_run(experiment, run_name=f"register {name}", tags=_safe_tags(lineage.as_tags())) as run:
+            mlflow.log_params({
+                "directions": ",".join(sorted(bundle.directions)),
+                "default_direction": bundle.default_direction,
+                "gate_metrics": ",".join(gate.metrics),
+            })
+            mlflow.log_metrics({
+                **{f"{d.name}.{key}": float(value) for d in directions
+                   for key, value in d.mean_metrics.items() if value is not None},
+                **{f"gate.{direction}": value for direction, value in values.items()},
+            })
+            model_info = log_bundle_model(bundle.root)
+            version = mlflow.register_model(model_info.model_uri, name, tags=version_tags)
+            client = mlflow.MlflowClient(tracking_uri())
+            decision = promote(client, name, str(version.version), values, gate=gate)
+            mlflow.set_tags({"promotion.version": str(version.version), "promotion.decision": decision.alias,
+                             "promotion.reason": decision.reason})
+    result = RegistrationResult(name, str(version.version), run.info.run_id, f"models:/{name}/{version.version}",
+                                decision, lineage)
+    if out is not None:
+        atomic_write_text(out, json.dumps(result.as_dict(), indent=2) + "\n")
+    return result

@@ -1,0 +1,127 @@
+"""`filo predict`: score images of one category and explain them (JSON per image + heat-map overlays).
+
+Each image gets one JSON line on stdout: score, verdict (when a threshold is known), the
+position of the best Grounding DINO box (only with --detector-config/--detector-checkpoint),
+the closest fine-grained descriptions with their similarities, and the heat-map overlay PNG
+written into --out-dir. An unreadable image gets a line with "error" and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_OUT_DIR = Path("predictions")
+
+
+def predict_images(
+    inputs: Sequence[str | os.PathLike],
+    category: str,
+    *,
+    model: str | os.PathLike = "models:/filo@champion",
+    descriptions: str | os.PathLike | None = None,
+    threshold: float | None = None,
+    verdict: str | os.PathLike | None = None,
+    detector_config: str | os.PathLike | None = None,
+    detector_checkpoint: str | os.PathLike | None = None,
+    text_encoder: str | None = None,
+    box_image_size: int | None = None,
+    out_dir: str | os.PathLike = DEFAULT_OUT_DIR,
+    batch_size: int = 8,
+    device: str | None = None,
+    progress: bool = True,
+):
+    """Predict image files and folders (searched recursively) of `category`; yields `ImagePrediction`s.
+
+    `threshold` or `verdict` (a `filo evaluate` verdict.json) replaces the model's threshold.
+    Both detector paths enable live Grounding DINO boxes (position + suppression).
+    """
+    from filo.boxes.rules import AUTHORS_RULES
+    from filo.errors import FiloError
+    from filo.evaluation.evaluate import resolve_device
+    from filo.evaluation.verdict import read_verdict
+    from filo.prediction import collect_images
+    from filo.prediction.detection import LiveBoxes
+    from filo.registry.loading import open_predictor
+
+    if threshold is not None and verdict is not None:
+        raise FiloError("give --threshold or --verdict, not both")
+    if (detector_config is None) != (detector_checkpoint is None):
+        raise FiloError("live boxes need both --detector-config and --detector-checkpoint")
+    images = collect_images(inputs)
+    device = resolve_device(device)
+    if verdict is not None:
+        threshold = read_verdict(verdict).threshold
+    boxes = None
+    if detector_config is not None:
+        rules = dataclasses.replace(AUTHORS_RULES, image_size=box_image_size or AUTHORS_RULES.image_size)
+        boxes = LiveBoxes.load(detector_config, detector_checkpoint, text_encoder=text_encoder,
+                               device=device, rules=rules)
+    with tempfile.TemporaryDirectory(prefix="filo-model-") as download_dir:
+        predictor = open_predictor(model, descriptions=descriptions, threshold=threshold, boxes=boxes,
+                                   device=device, download_dir=download_dir)
+        key = predictor.category_key(category)
+        yield from predictor.predict(images, key, out_dir, batch_size=batch_size, progress=progress)
+
+
+def run(args: argparse.Namespace) -> int:
+    """CLI entry: print one JSON object per image; exit code 1 when any image could not be read."""
+    failed = 0
+    for prediction in predict_images(
+        args.inputs,
+        args.category,
+        model=args.model,
+        descriptions=args.descriptions,
+        threshold=args.threshold,
+        verdict=args.verdict,
+        detector_config=args.detector_config,
+        detector_checkpoint=args.detector_checkpoint,
+        text_encoder=args.text_encoder,
+        box_image_size=args.box_image_size,
+        out_dir=args.out_dir,
+        batch_size=args.batch_size,
+        device=args.device,
+    ):
+        failed += prediction.error is not None
+        print(json.dumps(prediction.to_dict()), flush=True)
+    if failed:
+        print(f"filo predict: {failed} image(s) could not be read (see their \"error\")", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `predict` subcommand."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="score images of a category: JSON per image (score, verdict, descriptions) + heat-map PNGs",
+        description="Predict image files or folders (recursive) of one category with a registered model "
+        "(default: the champion), a bundle folder or a checkpoint. A category the model's bundle does not "
+        "describe uses --descriptions, else the descriptions shipped with filo.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders")
+    parser.add_argument("--category", required=True, help='category of the images, e.g. "metal nut" or pcb1')
+    parser.add_argument("--model", default="models:/filo@champion",
+                        help="models:/NAME@ALIAS, models:/NAME/VERSION, a bundle folder or a checkpoint "
+                        "(default: %(default)s, from $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    parser.add_argument("--descriptions", type=Path,
+                        help="descriptions: a `filo describe` JSON artifact or a YAML file "
+                        "(categories: {name: [description, ...]})")
+    verdict = parser.add_mutually_exclusive_group()
+    verdict.add_argument("--threshold", type=float, help="verdict threshold (anomalous when score >= it)")
+    verdict.add_argument("--verdict", type=Path, help="verdict.json written by `filo evaluate`")
+    boxes = parser.add_argument_group("live Grounding DINO boxes (optional)")
+    boxes.add_argument("--detector-config", type=Path, help="Grounding DINO config (.py)")
+    boxes.add_argument("--detector-checkpoint", type=Path, help="Grounding DINO checkpoint")
+    boxes.add_argument("--text-encoder", help="local BERT folder of the detector's text encoder")
+    boxes.add_argument("--box-image-size", type=int, help="detector input size (default: 518, as the authors)")
+    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR,
+                        help="folder for the heat-map overlays (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: %(default)s)")
+    parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    parser.set_defaults(func=run)

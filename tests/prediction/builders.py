@@ -1,0 +1,77 @@
+"""Tiny on-disk inputs for prediction and registry tests: checkpoints, images, evaluation outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+MVTEC_CATEGORY = "woven_fabric"
+"""A demo MVTec-layout category (described by filo's shipped defaults)."""
+VISA_CATEGORY = "wood_grain"
+"""A demo VisA-layout category (described by filo's shipped defaults)."""
+DESCRIPTIONS = ("a long thin scratch", "a round hole", "a dark stain")
+
+
+def save_tiny_checkpoint(path: Path, *, train_dataset: str, trained_categories: list[str], seed: int = 0) -> Path:
+    """A tiny FiLo checkpoint whose config records what it was "trained" on (weights from `seed`)."""
+    import torch
+
+    from filo.model.checkpoint import save_checkpoint
+    from filo.model.config import FiLoConfig
+    from filo.model.filo import FiLo
+
+    config = FiLoConfig.tiny(extra={"train_dataset": train_dataset, "trained_categories": trained_categories})
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        save_checkpoint(FiLo(config), path)
+    return path
+
+
+def write_images(folder: Path, count: int, *, size: tuple[int, int] = (80, 60), seed: int = 0) -> list[Path]:
+    """`count` random RGB PNGs named 000.png, 001.png, ... in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    generator = np.random.default_rng(seed)
+    paths = []
+    for index in range(count):
+        pixels = generator.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+        path = folder / f"{index:03d}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(path)
+    return paths
+
+
+def write_descriptions_artifact(path: Path, categories: list[str], descriptions=DESCRIPTIONS) -> Path:
+    """A descriptions artifact giving every category the same user descriptions."""
+    from filo.descriptions import CategoryDescriptions, write_descriptions
+
+    write_descriptions(path, {category: CategoryDescriptions(tuple(descriptions), "user") for category in categories})
+    return path
+
+
+def write_metrics(path: Path, *, dataset: str, image_auroc: float, pixel_auroc: float | None) -> Path:
+    """A metrics.json in the shape `filo evaluate` writes (only the fields registration reads are meaningful)."""
+    mean = {"image_auroc": image_auroc, "image_ap": 0.5, "pixel_auroc": pixel_auroc, "pixel_ap": 0.1}
+    document = {
+        "schema_version": 1,
+        "dataset": dataset,
+        "boxes": False,
+        "n_images": 10,
+        "n_categories": 1,
+        "pixel_metrics": pixel_auroc is not None,
+        "mean": mean,
+        "per_category": {"some_category": mean},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def write_verdict_file(path: Path, threshold: float) -> Path:
+    """A verdict.json written by evaluation's own writer."""
+    from filo.evaluation.verdict import Verdict, write_verdict
+
+    write_verdict(path, Verdict("f1", threshold, None, {"tp": 1, "fp": 0, "tn": 1, "fn": 0}))
+    return path

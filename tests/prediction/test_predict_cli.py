@@ -1,0 +1,77 @@
+"""`filo predict` on synthetic images: JSON per image, overlays, folders, helpful errors."""
+
+import json
+
+import pytest
+from filo.stages.predict import predict_images
+
+from filo.cli import main
+
+from .builders import VISA_CATEGORY, write_images
+
+
+def test_predicts_a_folder_and_prints_one_json_object_per_image(checkpoint, tmp_path, capsys):
+    write_images(tmp_path / "in" / "nested", 2, seed=1)
+    write_images(tmp_path / "in", 1, seed=2)
+    out_dir = tmp_path / "maps"
+    code = main(["predict", str(tmp_path / "in"), "--category", "Wood Grain", "--model", str(checkpoint),
+                 "--threshold", "0.4", "--out-dir", str(out_dir), "--batch-size", "2", "--device", "cpu"])
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3
+    for line in lines:
+        assert line["category"] == VISA_CATEGORY
+        assert line["verdict"] == ("anomalous" if line["score"] >= 0.4 else "normal")
+        assert line["position"] is None and line["error"] is None
+        assert len(line["top_descriptions"]) == 3
+        assert all(set(item) == {"description", "similarity"} for item in line["top_descriptions"])
+        assert line["anomaly_map_path"].startswith(str(out_dir))
+    assert len(list(out_dir.glob("*.heatmap.png"))) == 3
+
+
+def test_without_a_threshold_there_is_no_verdict(checkpoint, tmp_path):
+    images = write_images(tmp_path / "in", 1)
+    (result,) = predict_images(images, VISA_CATEGORY, model=checkpoint, out_dir=tmp_path / "out", progress=False)
+    assert result.verdict is None and result.score is not None
+
+
+def test_an_undescribed_category_exits_2_with_instructions(checkpoint, tmp_path, capsys):
+    images = write_images(tmp_path / "in", 1)
+    code = main(["predict", str(images[0]), "--category", "brake disc", "--model", str(checkpoint),
+                 "--out-dir", str(tmp_path / "out")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "'brake_disc'" in error and "--descriptions" in error
+
+
+def test_an_unreadable_image_sets_exit_code_1(checkpoint, tmp_path, capsys):
+    broken = tmp_path / "in" / "broken.png"
+    write_images(tmp_path / "in", 1)
+    broken.write_bytes(b"junk")
+    code = main(["predict", str(tmp_path / "in"), "--category", VISA_CATEGORY, "--model", str(checkpoint),
+                 "--out-dir", str(tmp_path / "out")])
+    assert code == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["error"] is None for line in lines] == [True, False]
+
+
+def test_threshold_and_verdict_are_exclusive(checkpoint, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["predict", str(tmp_path), "--category", "x", "--threshold", "0.3", "--verdict", "v.json"])
+
+
+def test_a_missing_model_reference_is_explained(tmp_path, capsys):
+    images = write_images(tmp_path / "in", 1)
+    assert main(["predict", str(images[0]), "--category", VISA_CATEGORY, "--model", str(tmp_path / "nope.pt")]) == 2
+    assert "neither a registry URI" in capsys.readouterr().err
+
+
+def test_a_verdict_file_gives_the_threshold(checkpoint, tmp_path):
+    from .builders import write_verdict_file
+
+    images = write_images(tmp_path / "in", 1)
+    verdict = write_verdict_file(tmp_path / "verdict.json", 0.123)
+    (result,) = predict_images(images, VISA_CATEGORY, model=checkpoint, verdict=verdict, out_dir=tmp_path / "out",
+                               progress=False)
+    assert result.threshold == 0.123
+    assert result.verdict == ("anomalous" if result.score >= 0.123 else "normal")

@@ -1,0 +1,131 @@
+"""The registered pyfunc model: a table in, predictions out, in this process, a fresh one and `filo predict`."""
+
+import json
+import os
+import subprocess
+import sys
+
+import mlflow
+import mlflow.pyfunc
+import pandas as pd
+import pytest
+from prediction.builders import MVTEC_CATEGORY, VISA_CATEGORY, write_images
+
+from filo.cli import main
+from filo.errors import FiloError
+from filo.registry.bundle import inspect_direction
+from filo.registry.pyfunc import OUTPUT_COLUMNS, OUTPUT_DIR_ENV
+from filo.registry.registration import register_bundle
+
+from .conftest import MVTEC_TO_VISA, VISA_TO_MVTEC, make_bundle_inputs
+
+CHAMPION_URI = "models:/filo@champion"
+
+
+@pytest.fixture(scope="module")
+def champion_store(tmp_path_factory):
+    """A store (selected by MLFLOW_TRACKING_URI for this module) whose champion holds both directions."""
+    folder = tmp_path_factory.mktemp("champion-store")
+    with pytest.MonkeyPatch.context() as patch:
+        uri = f"sqlite:///{folder}/mlflow.db"
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.chdir(folder)
+        inputs = make_bundle_inputs(folder / "inputs", mvtec_to_visa=(0.7, 0.8), visa_to_mvtec=(0.6, 0.7))
+        register_bundle(inputs, dvc_lock=folder / "none.lock", repo=folder)
+        yield uri, {direction.name: direction for direction in map(inspect_direction, inputs)}
+
+
+@pytest.fixture
+def registered(champion_store):
+    """The champion's directions (name -> inspected files); in-process MLflow calls go to its store."""
+    mlflow.set_tracking_uri(champion_store[0])
+    return champion_store[1]
+
+
+@pytest.fixture
+def table(tmp_path):
+    images = write_images(tmp_path / "images", 3)
+    return pd.DataFrame({"image_path": list(map(str, images)),
+                         "category": [VISA_CATEGORY, "Woven Fabric", VISA_CATEGORY]})
+
+
+def direct_scores(directions, table):
+    """Scores of each row computed with the direction's checkpoint outside MLflow."""
+    from filo.prediction import DescriptionLookup, Predictor
+
+    scores = []
+    for path, category in zip(table["image_path"], table["category"]):
+        direction = directions[MVTEC_TO_VISA if category == VISA_CATEGORY else VISA_TO_MVTEC]
+        predictor = Predictor([direction.candidate()], DescriptionLookup.from_file(direction.files.descriptions))
+        (result,) = predictor.predict([path], predictor.category_key(category), "unused-out", progress=False)
+        scores.append(result.score)
+    return scores
+
+
+def test_pyfunc_predicts_each_row_with_its_zero_shot_direction(registered, table, tmp_path):
+    model = mlflow.pyfunc.load_model(CHAMPION_URI, model_config={"output_dir": str(tmp_path / "maps")})
+    output = model.predict(table)
+    assert list(output.columns) == list(OUTPUT_COLUMNS)
+    assert output["model"].tolist() == [MVTEC_TO_VISA, VISA_TO_MVTEC, MVTEC_TO_VISA]
+    assert output["score"].tolist() == pytest.approx(direct_scores(registered, table), abs=1e-6)
+    thresholds = [0.4, 0.6, 0.4]
+    assert output["verdict"].tolist() == [
+        "anomalous" if score >= threshold else "normal" for score, threshold in zip(output["score"], thresholds)
+    ]
+    assert output["position"].isna().all() and output["error"].isna().all()
+    assert all(path.startswith(str(tmp_path / "maps")) and os.path.isfile(path) for path in output["anomaly_map_path"])
+    assert all(set(item) == {"description", "similarity"} for row in output["top_descriptions"] for item in row)
+
+
+def test_pyfunc_overlays_go_to_the_environment_directory(registered, table, tmp_path, monkeypatch):
+    monkeypatch.setenv(OUTPUT_DIR_ENV, str(tmp_path / "from-env"))
+    output = mlflow.pyfunc.load_model(CHAMPION_URI).predict(table.iloc[:1])
+    assert output["anomaly_map_path"][0].startswith(str(tmp_path / "from-env"))
+
+
+def test_pyfunc_refuses_a_table_without_categories(registered, table):
+    model = mlflow.pyfunc.load_model(CHAMPION_URI).unwrap_python_model()
+    with pytest.raises(FiloError, match="lacks columns \\['category'\\]"):
+        model.predict(None, table[["image_path"]])
+    with pytest.raises(FiloError, match=r"rows \[1\] lack an image_path or a category"):
+        model.predict(None, table.assign(category=["wood_grain", None, "wood_grain"]))
+
+
+def test_filo_predict_uses_the_registered_champion_by_default(registered, table, tmp_path, capsys):
+    paths = table["image_path"].tolist()
+    assert main(["predict", *paths, "--category", MVTEC_CATEGORY, "--out-dir", str(tmp_path / "out")]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["model"] for line in lines] == [VISA_TO_MVTEC] * 3
+    assert [line["threshold"] for line in lines] == [0.6] * 3
+    expected = direct_scores(registered, table.assign(category=MVTEC_CATEGORY))
+    assert [line["score"] for line in lines] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_missing_registered_model_is_explained(mlflow_store, tmp_path, capsys):
+    images = write_images(tmp_path / "images", 1)
+    assert main(["predict", str(images[0]), "--category", VISA_CATEGORY]) == 2
+    error = capsys.readouterr().err
+    assert "models:/filo@champion" in error and "filo register" in error
+
+
+FRESH_PROCESS = """
+import json, sys, mlflow.pyfunc, pandas as pd
+table = pd.DataFrame(json.loads(sys.argv[1]))
+output = mlflow.pyfunc.load_model("models:/filo@champion", model_config={"output_dir": sys.argv[2]}).predict(table)
+print(output[["score", "verdict", "model"]].to_json(orient="records"))
+"""
+
+
+@pytest.mark.slow
+def test_the_champion_loads_and_predicts_identically_in_a_fresh_process(champion_store, table, tmp_path):
+    in_process = mlflow.pyfunc.load_model(CHAMPION_URI, model_config={"output_dir": str(tmp_path / "a")}).predict(table)
+    completed = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, table.to_json(orient="records"), str(tmp_path / "b")],
+        capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": champion_store[0]},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    fresh = pd.DataFrame(json.loads(completed.stdout.strip().splitlines()[-1]))
+    assert fresh["score"].tolist() == pytest.approx(in_process["score"].tolist(), abs=1e-6)
+    assert fresh["verdict"].tolist() == in_process["verdict"].tolist()
+    assert fresh["model"].tolist() == in_process["model"].tolist()
