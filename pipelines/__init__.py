@@ -1,1 +1,3 @@
-"""Prefect flows that drive the stages of filo.stages on a schedule."""
+"""Prefect flows that run the filo stages: the whole pipeline (`flows`), Dask fan-out of box
+extraction and evaluation (`fanout`), and the cron deployment (`python -m filo.pipelines.serve`).
+See pipelines/README.md."""
