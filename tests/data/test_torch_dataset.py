@@ -56,11 +56,32 @@ def toy_manifest(tmp_path: Path) -> pd.DataFrame:
     ])
 
 
-def test_image_is_open_clips_validation_transform(tmp_path: Path) -> None:
+def test_image_is_squashed_to_the_model_size_by_default_as_the_authors_do(tmp_path: Path) -> None:
     pixels = np.random.default_rng(0).integers(0, 256, (30, 50, 3), np.uint8)
     manifest = _manifest([_row(tmp_path, "alpha", 0, label=0, defect="good", mask=None, size=(50, 30),
                                pixels=pixels)])
     item = AnomalyDataset(manifest, 20)[0]
+    resized = np.asarray(Image.fromarray(pixels).resize((20, 20), Image.Resampling.BICUBIC), np.float32) / 255
+    expected = (resized - np.array(OPENAI_DATASET_MEAN)) / np.array(OPENAI_DATASET_STD)
+    np.testing.assert_allclose(item["image"].numpy(), expected.transpose(2, 0, 1), atol=1e-5)
+
+
+def test_squashed_mask_follows_the_squashed_image(tmp_path: Path) -> None:
+    mask = np.zeros((20, 40), np.uint8)
+    mask[:, 10:20] = 1
+    manifest = _manifest([_row(tmp_path, "alpha", 0, label=1, defect="crack", mask=mask, size=(40, 20),
+                               pixels=np.zeros((20, 40, 3), np.uint8))])
+    item = AnomalyDataset(manifest, 10)[0]
+    expected = np.zeros((10, 10), np.float32)
+    expected[:, 2:5] = 1  # columns 10..19 of 40 squash to 2.5..5 of 10; bilinear keeps 2..4 above half
+    np.testing.assert_array_equal(item["mask"][0].numpy(), expected)
+
+
+def test_image_with_shortest_resize_is_upstream_open_clips_validation_transform(tmp_path: Path) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (30, 50, 3), np.uint8)
+    manifest = _manifest([_row(tmp_path, "alpha", 0, label=0, defect="good", mask=None, size=(50, 30),
+                               pixels=pixels)])
+    item = AnomalyDataset(manifest, 20, resize_mode="shortest")[0]
     resized = np.asarray(Image.fromarray(pixels).resize((33, 20), Image.Resampling.BICUBIC), np.float32) / 255
     cropped = resized[:, 6:26]
     expected = (cropped - np.array(OPENAI_DATASET_MEAN)) / np.array(OPENAI_DATASET_STD)
@@ -77,7 +98,7 @@ def test_mask_is_binarized_at_half_scale_and_aligned_with_the_centre_crop(tmp_pa
     mask[:, 10:20] = 1  # second quarter of a 40x20 image, VisA-style class id
     manifest = _manifest([_row(tmp_path, "alpha", 0, label=1, defect="crack", mask=mask, size=(40, 20),
                                pixels=np.zeros((20, 40, 3), np.uint8))])
-    item = AnomalyDataset(manifest, 10)[0]
+    item = AnomalyDataset(manifest, 10, resize_mode="shortest")[0]
     # Shorter side 20 -> 10 makes the image 20x10; the centre crop keeps columns 5..14,
     # where the mask covers resized columns 5..9: the crop's first five columns.
     expected = np.zeros((10, 10), np.float32)

@@ -108,3 +108,15 @@ def test_text_features_joint_norm_is_sqrt_two(model, images):
     normal, abnormal = model.text(out.image_features, "round_part")
     stacked = stack_text_features(normal, abnormal)
     torch.testing.assert_close(stacked.flatten(1).norm(dim=1), torch.ones(2))
+
+
+def test_preprocess_follows_the_configured_resize_mode(model):
+    import numpy as np
+    import open_clip
+    from PIL import Image
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 50, 3), np.uint8))
+    squashed = open_clip.image_transform(64, is_train=False, resize_mode="squash")(image)
+    torch.testing.assert_close(model.preprocess(image), squashed)
+    shortest = FiLo(FiLoConfig.tiny(resize_mode="shortest")).preprocess(image)
+    assert not torch.allclose(shortest, squashed)

@@ -1,12 +1,13 @@
 """The torch Dataset over a manifest, with the authors' 2x2 mosaic training augmentation.
 
 Items are dicts:
-- `image`: float32 (3, S, S), open_clip's validation transform (bicubic resize of the
-  shorter side to S, centre crop, CLIP mean/std normalization);
+- `image`: float32 (3, S, S), open_clip's validation transform with `resize_mode`:
+  "squash" (default, the authors' open_clip fork: bicubic resize to S x S) or "shortest"
+  (upstream open_clip: bicubic resize of the shorter side to S, centre crop), then CLIP
+  mean/std normalization;
 - `mask`: float32 (1, S, S) in {0, 1}: the 0/255 mask put through the same geometry
-  (bilinear resize of the shorter side, centre crop) and thresholded at half scale,
-  so it stays aligned with the image also for non-square images; zeros for normal
-  images and for anomalous images without a mask file;
+  (bilinear) and thresholded at half scale, so it stays aligned with the image; zeros for
+  normal images and for anomalous images without a mask file;
 - `label` (int), `category`, `defect_type`, `image_id`, `image_path` (of the indexed row);
 - `has_mask` (bool): whether `mask` is ground truth (normal images, or a mask file exists);
 - `mosaic` (bool): whether the item was replaced by a mosaic.
@@ -42,12 +43,18 @@ MOSAIC_LABELS = ("mosaic", "authors")
 _GROUP_COLUMNS = ["dataset", "category"]
 
 
-def _mask_transform(image_size: int):
-    """The image transform's geometry for 0/255 masks: bilinear shorter-side resize, centre crop."""
+RESIZE_MODES = ("squash", "shortest")
+
+
+def _mask_transform(image_size: int, resize_mode: str):
+    """The image transform's geometry for 0/255 masks, with bilinear interpolation."""
     from torchvision import transforms
 
+    bilinear = transforms.InterpolationMode.BILINEAR
+    if resize_mode == "squash":
+        return transforms.Resize((image_size, image_size), interpolation=bilinear)
     return transforms.Compose([
-        transforms.Resize(image_size, interpolation=transforms.InterpolationMode.BILINEAR),
+        transforms.Resize(image_size, interpolation=bilinear),
         transforms.CenterCrop(image_size),
     ])
 
@@ -71,11 +78,14 @@ class AnomalyDataset(torch.utils.data.Dataset):
         aug_rate: float = 0.0,
         mosaic_label: MosaicLabel = "mosaic",
         seed: int = 0,
+        resize_mode: str = "squash",
     ) -> None:
         import open_clip
 
         if not 0.0 <= aug_rate <= 1.0:
             raise FiloError(f"aug_rate must lie in [0, 1], got {aug_rate}")
+        if resize_mode not in RESIZE_MODES:
+            raise FiloError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
         if mosaic_label not in MOSAIC_LABELS:
             raise FiloError(f"mosaic_label must be one of {MOSAIC_LABELS}, got {mosaic_label!r}")
         self.rows = manifest[manifest["split"] == split].reset_index(drop=True)
@@ -86,8 +96,8 @@ class AnomalyDataset(torch.utils.data.Dataset):
         self.mosaic_label = mosaic_label
         self.seed = seed
         self.epoch = 0
-        self._image_transform = open_clip.image_transform(image_size, is_train=False)
-        self._mask_transform = _mask_transform(image_size)
+        self._image_transform = open_clip.image_transform(image_size, is_train=False, resize_mode=resize_mode)
+        self._mask_transform = _mask_transform(image_size, resize_mode)
         self._mosaic_pools = {
             group: [members.index.to_numpy() for _, members in rows.groupby("defect_type", sort=True)]
             for group, rows in self.rows.groupby(_GROUP_COLUMNS, sort=False)

@@ -68,7 +68,7 @@ def score_manifest(
     Without `boxes`, every image averages all positions and no pixel is suppressed.
     """
     model = model.to(device).eval()
-    dataset = AnomalyDataset(manifest, model.config.image_size, split="test")
+    dataset = AnomalyDataset(manifest, model.config.image_size, split="test", resize_mode=model.config.resize_mode)
     missing = sorted(set(dataset.rows["category"]) - set(descriptions))
     if missing:
         raise FiloError(f"no descriptions for categories {missing}; run `filo describe` on this manifest")

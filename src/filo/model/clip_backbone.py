@@ -65,6 +65,7 @@ def create_clip(
     image_size: int,
     *,
     seed: int = 0,
+    resize_mode: str = "squash",
     device: str | torch.device = "cpu",
     cache_dir: str | None = None,
 ) -> ClipBundle:
@@ -72,6 +73,7 @@ def create_clip(
 
     `pretrained`: an open_clip pretrained tag (downloaded to `cache_dir`), a local
     checkpoint file, or None for random weights drawn from `seed` (same seed, same weights).
+    `resize_mode` is the preprocessing geometry ("squash" or "shortest", see FiLoConfig).
     """
     if name not in open_clip.list_models():
         raise FiloError(
@@ -105,6 +107,7 @@ def create_clip(
         is_train=False,
         mean=model.visual.preprocess_cfg.get("mean") if hasattr(model.visual, "preprocess_cfg") else None,
         std=model.visual.preprocess_cfg.get("std") if hasattr(model.visual, "preprocess_cfg") else None,
+        resize_mode=resize_mode,
     )
     return ClipBundle(model=model, tokenizer=open_clip.get_tokenizer(name), preprocess=preprocess,
                       image_size=image_size)

@@ -28,6 +28,10 @@ class FiLoConfig:
     """Seed of the random CLIP weights when `clip_pretrained` is None."""
     image_size: int = 518
     """Input size; positional embeddings are resized to it when the checkpoint differs."""
+    resize_mode: Literal["squash", "shortest"] = "squash"
+    """How images (and masks) reach image_size: "squash" resizes to a square as the authors'
+    open_clip fork does; "shortest" is upstream open_clip's shorter-side resize + centre crop,
+    which drops the borders of non-square images (VisA)."""
     qkv_layers: tuple[int, ...] = (6, 12, 18, 24)
     """1-based blocks whose QKV-path tokens feed the linear heads."""
     vv_layers: tuple[int, ...] = (12, 18, 24)
@@ -58,6 +62,8 @@ class FiLoConfig:
     def __post_init__(self) -> None:
         if self.taps not in ("authors", "paper"):
             raise FiloError(f"taps must be 'authors' or 'paper', got {self.taps!r}")
+        if self.resize_mode not in ("squash", "shortest"):
+            raise FiloError(f"resize_mode must be 'squash' or 'shortest', got {self.resize_mode!r}")
         if self.image_size <= 0 or self.n_ctx <= 0:
             raise FiloError(f"image_size and n_ctx must be positive, got {self.image_size}, {self.n_ctx}")
         if not 0.0 <= self.box_lambda <= 1.0:

@@ -65,7 +65,8 @@ class FiLo(nn.Module):
         self.config = config
         if clip is None:
             clip = create_clip(
-                config.clip_name, config.clip_pretrained, config.image_size, seed=config.clip_seed
+                config.clip_name, config.clip_pretrained, config.image_size, seed=config.clip_seed,
+                resize_mode=config.resize_mode,
             )
         if clip.image_size != config.image_size:
             raise ValueError(f"CLIP was built for {clip.image_size}px but the config says {config.image_size}px")

@@ -1,6 +1,6 @@
 """Heat-map overlays: the image as the model saw it, with its anomaly map blended on top.
 
-The model's preprocessing (open_clip's eval transform: resize shorter side, centre crop,
+The model's preprocessing (open_clip's eval transform: resize (squash or shorter side + centre crop),
 to tensor, normalize) is split at the tensor conversion, so the overlay shows exactly the
 pixels the anomaly map refers to.
 """

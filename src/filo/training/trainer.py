@@ -175,7 +175,7 @@ def train(
     use_deterministic_kernels(params.deterministic)
     model = _starting_model(config, params, init, inputs, state, state_path).to(device)
     dataset = AnomalyDataset(inputs.manifest, config.image_size, split="test", aug_rate=aug_rate,
-                             mosaic_label=params.mosaic_label, seed=params.seed)
+                             mosaic_label=params.mosaic_label, seed=params.seed, resize_mode=config.resize_mode)
     settings = EpochSettings(device=device, batch_size=params.batch_size, seed=params.seed, amp=params.amp,
                              num_workers=params.num_workers, progress=params.progress)
     history = list(state.history) if state is not None else []
