@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from filo.errors import FiloError
 
 
 @contextlib.contextmanager
@@ -63,3 +67,18 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
         for chunk in iter(lambda: handle.read(chunk_size), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def read_json_document(path: str | os.PathLike, *, what: str, hint: str) -> Any:
+    """Parse a JSON file written by a filo stage.
+
+    A missing or unparsable file raises FiloError naming `what` ("verdict file", ...),
+    the path, the problem and `hint` (how to get a good file).
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise FiloError(f"{what} {path} does not exist; {hint}") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FiloError(f"{what} {path} is not readable JSON ({error}); {hint}") from error

@@ -73,7 +73,7 @@ def test_missing_and_non_json_files_are_clear_errors(tmp_path):
         load_descriptions(tmp_path / "absent.json")
     broken = tmp_path / "broken.json"
     broken.write_text('{"schema_version": 1, "categ')
-    with pytest.raises(FiloError, match="not valid JSON"):
+    with pytest.raises(FiloError, match="not readable JSON.*filo describe"):
         load_descriptions(broken)
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from filo.errors import FiloError
-from filo.io import atomic_write_text
+from filo.io import atomic_write_text, read_json_document
 
 SCHEMA_VERSION = 1
 SOURCE_PAPER = "paper"
@@ -72,12 +72,7 @@ def _parse_entry(raw: object, where: str) -> CategoryDescriptions:
 def load_descriptions(path: str | os.PathLike) -> dict[str, CategoryDescriptions]:
     """Read and validate a descriptions artifact; raise FiloError naming the file and the problem."""
     path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FiloError(f"descriptions file {path} does not exist; create it with `filo describe`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise FiloError(f"descriptions file {path} is not valid JSON ({error}); regenerate it") from None
+    document = read_json_document(path, what="descriptions file", hint="create it with `filo describe`")
     if not isinstance(document, dict) or set(document) != {"schema_version", "categories"}:
         raise FiloError(f"descriptions file {path}: expected an object with keys schema_version, categories")
     if document["schema_version"] != SCHEMA_VERSION:

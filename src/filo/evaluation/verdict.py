@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from filo.errors import FiloError
-from filo.io import atomic_write_text
+from filo.io import atomic_write_text, read_json_document
 
 SCHEMA_VERSION = 1
 THRESHOLD_RULES = ("f1", "fpr")
@@ -100,12 +100,7 @@ def read_verdict(path: str | os.PathLike) -> Verdict:
     """Read and validate a `verdict.json`; raise FiloError naming the file and what is wrong."""
     path = Path(path)
     hint = f"re-create it with `filo evaluate` (it writes {path.name} into its --out-dir)"
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise FiloError(f"verdict file {path} does not exist; {hint}") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise FiloError(f"verdict file {path} is not readable JSON ({error}); {hint}") from error
+    document = read_json_document(path, what="verdict file", hint=hint)
     if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
         raise FiloError(f"verdict file {path} is not a schema-version-{SCHEMA_VERSION} verdict; {hint}")
     rule, threshold = document.get("rule"), document.get("threshold")

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from filo.errors import FiloError
-from filo.io import atomic_path, atomic_write_text
+from filo.io import atomic_path, atomic_write_text, read_json_document
 from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import TRAIN_DATASET_KEY, CandidateModel, default_candidate
 from filo.prediction.predictor import Predictor
@@ -93,12 +93,7 @@ def read_metrics_document(path: str | os.PathLike) -> dict[str, Any]:
     """A `metrics.json` written by `filo evaluate`, checked to have its dataset and mean metrics."""
     path = Path(path)
     hint = "give the metrics.json that `filo evaluate` wrote into its --out-dir"
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise FiloError(f"metrics file {path} does not exist; {hint}") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise FiloError(f"metrics file {path} is not readable JSON ({error}); {hint}") from error
+    document = read_json_document(path, what="metrics file", hint=hint)
     if not isinstance(document, dict) or not isinstance(document.get("dataset"), str):
         raise FiloError(f"metrics file {path} does not name its dataset; {hint}")
     mean = document.get("mean")
