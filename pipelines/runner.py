@@ -42,10 +42,25 @@ def dask_cluster(*, workers: int = 2, address: str | None = None, processes: boo
         return
     if workers < 1:
         raise FiloError(f"a local Dask cluster needs at least 1 worker, got workers={workers}")
-    with LocalCluster(
+    with _restored_environment(), LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None
     ) as cluster:
         yield cluster.scheduler_address
+
+
+@contextlib.contextmanager
+def _restored_environment() -> Iterator[None]:
+    """Undo the variables a local cluster sets in this process (OMP_NUM_THREADS=1, ...).
+
+    distributed writes its workers' settings into the parent's os.environ; left there, they
+    would make every later subprocess (training, `dvc repro`) run single-threaded.
+    """
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def dask_task_runner(address: str) -> DaskTaskRunner:

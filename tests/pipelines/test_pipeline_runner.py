@@ -48,3 +48,14 @@ def test_a_local_cluster_needs_a_worker(monkeypatch):
 
 def test_the_task_runner_submits_to_the_given_scheduler():
     assert dask_task_runner("tcp://scheduler.example:8786").address == "tcp://scheduler.example:8786"
+
+
+def test_a_local_cluster_leaves_this_process_environment_as_it_was(monkeypatch):
+    import os
+
+    monkeypatch.delenv(DASK_ADDRESS_ENV, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = dict(os.environ)
+    with dask_cluster(workers=1, processes=True):
+        pass
+    assert dict(os.environ) == before

@@ -62,7 +62,11 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_data, t
     out = tmp_path / "killed.pt"
     command = [sys.executable, "-c", "import sys; from filo.cli import main; sys.exit(main())",
                *_arguments(tiny_data, out, params_file)]
-    process = subprocess.Popen(command, env=os.environ.copy(), stdout=subprocess.DEVNULL,
+    # CPU results depend on the intra-op thread count: the killed run must use this process's
+    # (other tests, e.g. Dask clusters, may have left OMP_NUM_THREADS in the environment).
+    threads = str(torch.get_num_threads())
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
         _wait_for(training_state_path(out), process, timeout_s=300)
