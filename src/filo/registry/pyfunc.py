@@ -73,12 +73,18 @@ class FiLoPyfuncModel(mlflow.pyfunc.PythonModel):
         from filo.registry.bundle import read_bundle
 
         config = dict(context.model_config or {})
-        self.output_dir = Path(
-            config.get("output_dir") or os.environ.get(OUTPUT_DIR_ENV) or tempfile.mkdtemp(prefix="filo-maps-")
-        )
+        configured = config.get("output_dir") or os.environ.get(OUTPUT_DIR_ENV)
+        self._output_dir = Path(configured) if configured else None
         self.predictor = read_bundle(context.artifacts[BUNDLE_ARTIFACT]).predictor(
             device=resolve_device(config.get("device") or None)
         )
+
+    @property
+    def output_dir(self) -> Path:
+        """Where overlays go; a temporary folder is made on first use only if none was configured."""
+        if self._output_dir is None:
+            self._output_dir = Path(tempfile.mkdtemp(prefix="filo-maps-"))
+        return self._output_dir
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         """Predict every row; rows are grouped by category internally and returned in input order."""
