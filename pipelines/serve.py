@@ -52,7 +52,6 @@ def flow_parameters(args: argparse.Namespace) -> dict[str, Any]:
     parameters: dict[str, Any] = {
         "params_file": str(Path(args.params_file).resolve()),
         "root": str(Path(args.root).resolve()),
-        "source": args.source,
         "shards": args.shards,
         "workers": args.workers,
     }
@@ -72,10 +71,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cron", default=DEFAULT_CRON, help="cron schedule (default: %(default)r)")
     parser.add_argument("--timezone", default="UTC", help="time zone of the schedule (default: %(default)s)")
     parser.add_argument("--name", default=DEFAULT_NAME, help="deployment name (default: %(default)s)")
-    parser.add_argument("--params-file", default="params.yaml", help="pipeline params (default: %(default)s)")
+    parser.add_argument("--params-file", default="params.yaml",
+                        help="the profile's params (demo: %(default)s; paper: profiles/paper/params.yaml)")
     parser.add_argument("--root", default="runs/prefect", help="artifact folder of the runs (default: %(default)s)")
-    parser.add_argument("--source", choices=("synthetic", "download"), default="synthetic",
-                        help="generated demo datasets or the downloaded MVTec AD / VisA (default: %(default)s)")
     parser.add_argument("--shards", type=int, default=2, help="shards per fan-out (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="local Dask workers (default: %(default)s)")
     parser.add_argument("--dask-address", help="existing Dask scheduler (default: $FILO_DASK_ADDRESS, else local)")

@@ -1,7 +1,8 @@
-"""`filo data {download,index,synth}`: get a dataset onto disk, index it to a manifest, or make a synthetic one.
+"""`filo data {prepare,download,index,synth}`: get a dataset onto disk, index it to a manifest, or make a synthetic one.
 
-Thin command-line wrappers over `filo.data.download.download_dataset`,
-`filo.data.index.index_dataset` and `filo.data.synthetic.generate_dataset` / `pack_archive`.
+Argument parsing only, over `filo.data.stage` (`prepare_dataset`, `index_manifest`: the
+pipeline's stages, settings in params sections `data` and `index`),
+`filo.data.download.download_dataset` and `filo.data.synthetic.generate_dataset` / `pack_archive`.
 """
 
 from __future__ import annotations
@@ -9,8 +10,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from filo.data.stage import LAYOUTS, DataSettings, IndexSettings
+from filo.settings import (
+    InputPath,
+    OutputPath,
+    add_params_argument,
+    add_settings_arguments,
+    settings_from_args,
+)
+
 DOWNLOADABLE = ("mvtec", "visa")
-LAYOUTS = ("mvtec", "visa")
 # Options of `filo data synth` passed on to generate_dataset only when given, so its defaults apply.
 _SYNTH_SIZE_OPTIONS = ("image_size", "n_train_good", "n_test_good", "n_test_per_defect")
 
@@ -24,23 +33,27 @@ def run_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_prepare(args: argparse.Namespace) -> int:
+    """Generate or download the dataset of --layout into --out, as params section `data` says."""
+    from filo.data.stage import prepare_dataset
+
+    path = prepare_dataset(args.layout, args.out, settings_from_args(args, DataSettings))
+    print(f"{args.layout} dataset ready at {path}")
+    return 0
+
+
 def run_index(args: argparse.Namespace) -> int:
     """Index a dataset tree into a manifest Parquet and print a summary."""
-    from filo.data.index import default_rejects_path, format_summary, index_dataset
+    from filo.data.index import default_rejects_path, format_summary
+    from filo.data.stage import index_manifest
 
-    result = index_dataset(
-        args.root,
-        args.out,
-        dataset=args.dataset,
-        layout=args.layout,
-        skip_bad=args.skip_bad,
-        rejects_out=args.rejects,
-        full_decode=args.full_decode,
-    )
+    settings = settings_from_args(args, IndexSettings)
+    result = index_manifest(args.root, args.out, layout=args.layout, dataset=args.dataset, settings=settings,
+                            data=settings_from_args(args, DataSettings) if args.dataset is None else None)
     print(format_summary(result))
     print(f"manifest written to {args.out}")
-    if args.skip_bad:
-        print(f"rejects written to {args.rejects or default_rejects_path(args.out)}")
+    if settings.skip_bad:
+        print(f"rejects written to {default_rejects_path(args.out)}")
     return 0
 
 
@@ -74,6 +87,20 @@ def _add_download(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_download)
 
 
+def _add_prepare(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "prepare",
+        help="the pipeline's dataset stage: generate (synthetic) or download one dataset",
+        description="Make the dataset of --layout at --out: generated in the real layout (data.source synthetic) "
+        "or downloaded, verified and extracted (data.source download). Settings: params section `data`.",
+    )
+    parser.add_argument("--layout", choices=LAYOUTS, required=True, help="which dataset layout (mvtec or visa)")
+    parser.add_argument("--out", type=OutputPath, required=True, help="dataset folder to write")
+    add_params_argument(parser)
+    add_settings_arguments(parser.add_argument_group("data settings (params section `data`)"), DataSettings)
+    parser.set_defaults(func=run_prepare)
+
+
 def _add_index(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "index",
@@ -81,23 +108,13 @@ def _add_index(commands: argparse._SubParsersAction) -> None:
         description="Find every image of an MVTec AD or VisA layout tree, validate images and masks, "
         "and write the manifest. Bad files fail the command with the full list unless --skip-bad.",
     )
-    parser.add_argument(
-        "--dataset", required=True, help="dataset name stored in the manifest, e.g. mvtec, visa"
-    )
-    parser.add_argument("--root", type=Path, required=True, help="dataset root (holds the category folders)")
-    parser.add_argument("--out", type=Path, required=True, help="manifest Parquet to write")
+    parser.add_argument("--root", type=InputPath, required=True, help="dataset root (holds the category folders)")
+    parser.add_argument("--out", type=OutputPath, required=True, help="manifest Parquet to write")
     parser.add_argument("--layout", choices=LAYOUTS, help="on-disk layout (default: detected)")
-    parser.add_argument(
-        "--skip-bad",
-        action="store_true",
-        help="index the good files and list the bad ones in a rejects Parquet",
-    )
-    parser.add_argument("--rejects", type=Path, help="rejects Parquet (default: <out stem>.rejects.parquet)")
-    parser.add_argument(
-        "--full-decode",
-        action="store_true",
-        help="decode every image (slower) instead of checking PNG/JPEG end markers",
-    )
+    parser.add_argument("--dataset", help="dataset name stored in the manifest (default: from params section "
+                        "`data`: the layout's name, prefixed synth_ for a synthetic source)")
+    add_params_argument(parser)
+    add_settings_arguments(parser.add_argument_group("index settings (params section `index`)"), IndexSettings)
     parser.set_defaults(func=run_index)
 
 
@@ -124,6 +141,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `filo data` with its download, index and synth subcommands."""
     parser = subparsers.add_parser("data", help="download, index or synthesize datasets")
     commands = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    _add_prepare(commands)
     _add_download(commands)
     _add_index(commands)
     _add_synth(commands)

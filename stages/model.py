@@ -4,31 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
-from typing import Any
 
 import yaml
 
 from filo.model.config import PRESETS
 
 
-def init_model(preset: str, out: str | Path, overrides: dict[str, Any] | None = None, *, seed: int = 0) -> Path:
-    """Write an untrained FiLo checkpoint (heads and prompt learners initialized from `seed`)."""
-    import torch
-
-    from filo.model.checkpoint import save_checkpoint
-    from filo.model.config import preset_config
-    from filo.model.filo import FiLo
-
-    config = preset_config(preset, overrides)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = FiLo(config)
-    save_checkpoint(model, out)
-    return Path(out)
-
-
-def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+def _parse_overrides(pairs: list[str]) -> dict:
     from filo.errors import FiloError
 
     overrides = {}
@@ -41,25 +23,17 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def _run_init(args: argparse.Namespace) -> int:
-    path = init_model(args.preset, args.out, _parse_overrides(args.set), seed=args.seed)
+    from filo.model.checkpoint import write_initial_checkpoint
+
+    path = write_initial_checkpoint(args.preset, args.out, _parse_overrides(args.set), seed=args.seed)
     print(f"wrote untrained {args.preset} FiLo checkpoint to {path}")
     return 0
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    import torch
+    from filo.model.checkpoint import checkpoint_summary
 
-    from filo.model.checkpoint import read_payload
-
-    payload = read_payload(Path(args.checkpoint))
-    state = payload.get("state_dict") or payload.get("filo") or {}
-    summary = {
-        "format": payload.get("format", "authors" if "filo" in payload else "unknown"),
-        "config": payload.get("config"),
-        "tensors": len(state),
-        "parameters": int(sum(t.numel() for t in state.values() if isinstance(t, torch.Tensor))),
-    }
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(checkpoint_summary(args.checkpoint), indent=2))
     return 0
 
 

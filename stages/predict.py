@@ -9,69 +9,17 @@ written into --out-dir. An unreadable image gets a line with "error" and the exi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
 import sys
-import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
-DEFAULT_OUT_DIR = Path("predictions")
-
-
-def predict_images(
-    inputs: Sequence[str | os.PathLike],
-    category: str,
-    *,
-    model: str | os.PathLike = "models:/filo@champion",
-    descriptions: str | os.PathLike | None = None,
-    threshold: float | None = None,
-    verdict: str | os.PathLike | None = None,
-    detector_config: str | os.PathLike | None = None,
-    detector_checkpoint: str | os.PathLike | None = None,
-    text_encoder: str | None = None,
-    box_image_size: int | None = None,
-    out_dir: str | os.PathLike = DEFAULT_OUT_DIR,
-    batch_size: int = 8,
-    device: str | None = None,
-    progress: bool = True,
-):
-    """Predict image files and folders (searched recursively) of `category`; yields `ImagePrediction`s.
-
-    `threshold` or `verdict` (a `filo evaluate` verdict.json) replaces the model's threshold.
-    Both detector paths enable live Grounding DINO boxes (position + suppression).
-    """
-    from filo.boxes.rules import AUTHORS_RULES
-    from filo.errors import FiloError
-    from filo.evaluation.evaluate import resolve_device
-    from filo.evaluation.verdict import read_verdict
-    from filo.prediction import collect_images
-    from filo.prediction.detection import LiveBoxes
-    from filo.registry.loading import open_predictor
-
-    if threshold is not None and verdict is not None:
-        raise FiloError("give --threshold or --verdict, not both")
-    if (detector_config is None) != (detector_checkpoint is None):
-        raise FiloError("live boxes need both --detector-config and --detector-checkpoint")
-    images = collect_images(inputs)
-    device = resolve_device(device)
-    if verdict is not None:
-        threshold = read_verdict(verdict).threshold
-    boxes = None
-    if detector_config is not None:
-        rules = dataclasses.replace(AUTHORS_RULES, image_size=box_image_size or AUTHORS_RULES.image_size)
-        boxes = LiveBoxes.load(detector_config, detector_checkpoint, text_encoder=text_encoder,
-                               device=device, rules=rules)
-    with tempfile.TemporaryDirectory(prefix="filo-model-") as download_dir:
-        predictor = open_predictor(model, descriptions=descriptions, threshold=threshold, boxes=boxes,
-                                   device=device, download_dir=download_dir)
-        key = predictor.category_key(category)
-        yield from predictor.predict(images, key, out_dir, batch_size=batch_size, progress=progress)
+from filo.prediction.run import DEFAULT_OUT_DIR
 
 
 def run(args: argparse.Namespace) -> int:
     """CLI entry: print one JSON object per image; exit code 1 when any image could not be read."""
+    from filo.prediction.run import predict_images
+
     failed = 0
     for prediction in predict_images(
         args.inputs,

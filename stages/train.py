@@ -1,37 +1,28 @@
 """`filo train`: train FiLo (prompt learners + heads, then the adapter) on one dataset's test split.
 
-Parameters come from the `train:` section of `--params` (default: the recipe's defaults);
-the few command-line options below override single values. See `filo.training`.
+Argument parsing only, over `filo.training.train` (settings: params section `train`,
+`filo.training.TrainParams`; every field is also a flag).
 """
 
 from __future__ import annotations
 
 import argparse
 
+from filo.settings import (
+    InputPath,
+    OutputPath,
+    add_params_argument,
+    add_settings_arguments,
+    settings_from_args,
+)
+from filo.training.params import TrainParams
+
 
 def _run(args: argparse.Namespace) -> int:
-    from filo.training import load_train_params, train
+    from filo.training import train
 
-    params = load_train_params(
-        args.params,
-        seed=args.seed,
-        epochs=args.epochs,
-        adapter_epochs=args.adapter_epochs,
-        batch_size=args.batch_size,
-        device=args.device,
-        num_workers=args.num_workers,
-        mlflow=False if args.no_mlflow else None,
-        progress=False if args.no_progress else None,
-    )
-    result = train(
-        args.manifest,
-        args.descriptions,
-        args.out,
-        params,
-        eval_manifest_path=args.eval_manifest,
-        init=args.init,
-        resume=args.resume,
-    )
+    result = train(args.manifest, args.descriptions, args.out, settings_from_args(args, TrainParams),
+                   eval_manifest_path=args.eval_manifest, init=args.init, resume=args.resume)
     final = {record["phase"]: record["loss"] for record in result.history}
     losses = ", ".join(f"{phase} {loss:.4f}" for phase, loss in final.items()) or "no epochs run"
     print(f"wrote {result.checkpoint} in {result.train_s:.1f}s (last epoch loss: {losses})")
@@ -46,21 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Phase 1 (prompt learners + linear/MMCI heads) then phase 2 (adapter) on the manifest's "
                     "test split; a resumable state is written after every epoch next to --out.",
     )
-    parser.add_argument("--manifest", required=True, help="manifest of the training dataset (its test split is used)")
-    parser.add_argument("--descriptions", required=True, help="descriptions artifact covering its categories")
-    parser.add_argument("--out", required=True, help="final checkpoint path, e.g. models/filo-mvtec.pt")
-    parser.add_argument("--params", help="YAML file whose 'train:' section holds the training parameters")
-    parser.add_argument("--eval-manifest",
+    parser.add_argument("--manifest", type=InputPath, required=True,
+                        help="manifest of the training dataset (its test split is used)")
+    parser.add_argument("--descriptions", type=InputPath, required=True, help="descriptions artifact covering its categories")
+    parser.add_argument("--out", type=OutputPath, required=True, help="final checkpoint path, e.g. models/filo-mvtec.pt")
+    parser.add_argument("--eval-manifest", type=InputPath,
                         help="manifest of the evaluation dataset; training refuses categories it shares")
-    parser.add_argument("--init", help="start from this filo checkpoint (its config replaces the params' model)")
+    parser.add_argument("--init", type=InputPath, help="start from this filo checkpoint (its config replaces the preset)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from <out>.train/last.pt when present (same params and inputs only)")
-    parser.add_argument("--seed", type=int, help="override train.seed")
-    parser.add_argument("--epochs", type=int, help="override train.epochs (phase 1)")
-    parser.add_argument("--adapter-epochs", type=int, help="override train.adapter_epochs (phase 2)")
-    parser.add_argument("--batch-size", type=int, help="override train.batch_size")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
-    parser.add_argument("--num-workers", type=int, help="override train.num_workers")
-    parser.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_params_argument(parser)
+    add_settings_arguments(parser.add_argument_group("training settings (params section `train`)"), TrainParams)
     parser.set_defaults(func=_run)

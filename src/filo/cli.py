@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
@@ -51,11 +52,33 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("filo").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
-        result = args.func(args)
+        result = run_parsed(args, stage=os.environ.get(STAGE_ENV))
     except FiloError as error:
         print(f"filo {args.command}: error: {error}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+STAGE_ENV = "DVC_STAGE"
+"""Set by `dvc repro` to the name of the stage a command runs as."""
+
+
+def run_parsed(args: argparse.Namespace, *, stage: str | None = None) -> int | None:
+    """Run a parsed command; as pipeline stage `stage` its execution is recorded in MLflow (`tracking.stage_run`).
+
+    Outside a pipeline (`stage` None: a command typed by hand) nothing is recorded.
+    """
+    from filo.settings import InputPath, OutputPath, loaded_settings, stage_paths
+
+    inputs, outputs = stage_paths(args, InputPath), stage_paths(args, OutputPath)
+    if stage is None or not (inputs or outputs):
+        return args.func(args)
+    from filo.tracking import stage_run
+
+    command = " ".join(word for word in (args.command, getattr(args, "data_command", None),
+                                         getattr(args, "model_command", None)) if word)
+    with stage_run(stage, command, inputs=inputs, outputs=outputs, settings=lambda: loaded_settings(args)):
+        return args.func(args)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,26 @@
-"""MLflow helpers shared by the stages: where runs go, how a run starts, how files are logged.
+"""MLflow helpers shared by the stages: where runs go, how a run starts, how files are logged, stage runs.
 
 The tracking URI is `MLFLOW_TRACKING_URI` when set, else a SQLite store `mlflow.db` in the
 current working directory (the repository root when stages run from there). For a SQLite
 store, new experiments keep their artifacts in `mlartifacts/` next to the database file,
 so a run never writes outside the store's folder.
+
+Every pipeline stage (a `filo` command run by `dvc repro`, which sets ``DVC_STAGE``, or by
+the Prefect flow) is recorded as one run of the experiment `STAGES_EXPERIMENT` by
+`stage_run`: its settings as params, its code version, and each input and output path
+with its DVC md5 as tags (``input.<path>``, ``output.<path>``); manifests, descriptions and
+boxes are also logged as MLflow dataset inputs whose digest is that md5. Runs a stage
+opens itself (training, evaluation, registration) are nested under its stage run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
-from collections.abc import Iterator, Mapping
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +28,10 @@ from filo.io import sha256_file
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 _SQLITE_PREFIX = "sqlite:///"
+STAGES_EXPERIMENT = "filo-stages"
+"""The experiment holding one run per pipeline stage execution."""
+DATASET_ARGUMENTS = ("manifest", "eval_manifest", "descriptions", "boxes")
+"""Stage arguments whose files are logged as MLflow dataset inputs."""
 
 
 def tracking_uri() -> str:
@@ -75,7 +89,8 @@ def start_run(experiment: str, run_name: str | None = None,
     experiment_id = _experiment_id(client, uri, experiment)
     resumed = _existing_run_id(client, run_id)
     with mlflow.start_run(run_id=resumed, experiment_id=None if resumed else experiment_id,
-                          run_name=None if resumed else run_name, tags=dict(tags or {})) as run:
+                          run_name=None if resumed else run_name, tags=dict(tags or {}),
+                          nested=mlflow.active_run() is not None) as run:
         yield run
 
 
@@ -103,3 +118,117 @@ def log_file_artifact(path: str | os.PathLike, artifact_path: str | None = None)
     mlflow.log_artifact(str(file_path), artifact_path=artifact_path)
     mlflow.set_tag(f"sha256.{file_path.name}", digest)
     return digest
+
+
+def _md5_file(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dvc_md5(path: str | os.PathLike) -> str:
+    """DVC's md5 of a file, or of a folder ("<md5 of its sorted file list>.dir"), as dvc.lock records it."""
+    path = Path(path)
+    if not path.is_dir():
+        return _md5_file(path)
+    entries = sorted(
+        ((file.relative_to(path).parts, file) for file in path.rglob("*") if file.is_file()), key=lambda e: e[0]
+    )
+    listing = [{"md5": _md5_file(file), "relpath": "/".join(parts)} for parts, file in entries]
+    return hashlib.md5(json.dumps(listing, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
+
+
+def code_version(repo: str | os.PathLike = ".") -> dict[str, str]:
+    """The filo version and, inside a git repository, its HEAD commit and whether tracked files differ."""
+    import filo
+
+    version = {"code.filo_version": filo.__version__}
+    commit, dirty = git_state(repo)
+    if commit is not None:
+        version.update({"code.git_commit": commit, "code.git_dirty": str(dirty).lower()})
+    return version
+
+
+def git_state(cwd: str | os.PathLike = ".") -> tuple[str | None, bool | None]:
+    """(HEAD commit, tracked files modified?) of the repository containing `cwd`; (None, None) outside one."""
+    commit = _git(["rev-parse", "HEAD"], Path(cwd))
+    if commit is None:
+        return None, None
+    status = _git(["status", "--porcelain", "--untracked-files=no"], Path(cwd))
+    return commit, bool(status)
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    """Output of a read-only git command in `cwd`, or None when git or the repository is absent."""
+    try:
+        completed = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return completed.stdout.strip() if completed.returncode == 0 else None
+
+
+def _log_dataset(role: str, path: Path, digest: str) -> None:
+    import mlflow
+    from mlflow.data.sources import LocalArtifactDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    dataset = MetaDataset(LocalArtifactDatasetSource(path.as_posix()), name=path.as_posix(), digest=digest)
+    mlflow.log_input(dataset, context=role)
+
+
+@contextlib.contextmanager
+def stage_run(
+    stage: str,
+    command: str,
+    *,
+    inputs: Mapping[str, list[Path]],
+    outputs: Mapping[str, list[Path]],
+    settings: Callable[[], list[Any]],
+) -> Iterator[Any]:
+    """Record one execution of pipeline stage `stage` (see the module docstring) around the block.
+
+    `inputs`/`outputs`: argument name -> paths; `settings` is called after the block for the
+    settings objects the stage loaded (their fields become params). The run ends FINISHED,
+    or FAILED when the block raises.
+    """
+    import dataclasses
+
+    import mlflow
+
+    with start_run(STAGES_EXPERIMENT, run_name=stage,
+                   tags={"filo.stage": stage, "filo.command": command, **code_version()}) as run:
+        for role, paths in inputs.items():
+            for path in paths:
+                if not path.exists():
+                    continue
+                digest = dvc_md5(path)
+                mlflow.set_tag(f"input.{path.as_posix()}", f"md5:{digest}")
+                if role in DATASET_ARGUMENTS:
+                    _log_dataset(role, path, digest)
+        yield run
+        for loaded in settings():
+            section = getattr(loaded, "SECTION", type(loaded).__name__)
+            mlflow.log_params(flatten_params(dataclasses.asdict(loaded), prefix=f"{section}."))
+        for paths in outputs.values():
+            for path in paths:
+                written = [path, *sorted(path.rglob("*"))] if path.is_dir() else [path]
+                mlflow.set_tags({f"output.{item.as_posix()}": f"md5:{dvc_md5(item)}" for item in written
+                                 if item.exists() and (item == path or item.is_file())})
+
+
+def producing_stage_run(path: str | os.PathLike) -> str | None:
+    """The id of the latest stage run whose output tag matches `path`'s current content (None if none did)."""
+    import mlflow
+
+    path = Path(path)
+    uri = tracking_uri()
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name(STAGES_EXPERIMENT)
+    if experiment is None or not path.exists():
+        return None
+    wanted = f"md5:{dvc_md5(path)}"
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`output.{path.as_posix()}` = '{wanted}'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.run_id if runs else None

@@ -9,11 +9,12 @@ import torch
 from filo.boxes.artifact import load_boxes, read_boxes_metadata, read_boxes_table
 from filo.boxes.detector import load_detector
 from filo.boxes.rules import build_caption
+from filo.boxes.stage import DetectorSettings, prepare_detector
 from filo.boxes.tiny import CHECKPOINT_FILE, CONFIG_FILE, TEXT_ENCODER_DIR
 from filo.cli import main
 from filo.io import sha256_file
 
-from .conftest import DESCRIPTIONS, make_dataset
+from .conftest import DESCRIPTIONS
 
 pytestmark = pytest.mark.slow
 
@@ -21,17 +22,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny") / "detector"
-    assert main(["boxes-make-tiny", "--out", str(out)]) == 0
+    assert main(["boxes-detector", "--out", str(out)]) == 0
     return out
 
 
 def test_tiny_detector_is_reproducible_from_its_seed(tiny_dir, tmp_path):
-    from filo.stages.boxes import make_tiny
-
     from filo.boxes.tiny import tiny_vocabulary
     from filo.descriptions.defaults import load_shipped_defaults
 
-    again = make_tiny(tmp_path / "again", seed=0)
+    again = prepare_detector(tmp_path / "again", DetectorSettings(seed=0))
     first = torch.load(tiny_dir / CHECKPOINT_FILE)["model"]
     second = torch.load(again / CHECKPOINT_FILE)["model"]
     assert first.keys() == second.keys()
@@ -106,9 +105,7 @@ def test_tiny_detector_runs_the_stage_end_to_end(tiny_dir, tmp_path):
     code = main(
         [
             "boxes", "--manifest", str(manifest), "--descriptions", str(descriptions), "--out", str(out),
-            "--config", str(tiny_dir / CONFIG_FILE), "--checkpoint", str(tiny_dir / CHECKPOINT_FILE),
-            "--text-encoder", str(tiny_dir / TEXT_ENCODER_DIR), "--device", "cpu", "--image-size", "64",
-            "--batch-size", "4",
+            "--detector", str(tiny_dir), "--device", "cpu", "--rules-image-size", "64", "--batch-size", "4",
         ]
     )
     assert code == 0
@@ -125,14 +122,13 @@ def test_tiny_detector_runs_the_stage_end_to_end(tiny_dir, tmp_path):
 
 
 def test_cli_reports_a_wrong_checkpoint_as_a_user_error(tiny_dir, tmp_path, capsys):
-    manifest, descriptions = make_dataset(tmp_path)
     other = tmp_path / "other.pth"
     torch.save({"model": {"unrelated.weight": torch.zeros(3)}}, other)
     code = main(
         [
-            "boxes", "--manifest", str(manifest), "--descriptions", str(descriptions),
-            "--out", str(tmp_path / "boxes.parquet"), "--config", str(tiny_dir / CONFIG_FILE),
-            "--checkpoint", str(other), "--device", "cpu",
+            "boxes-detector", "--out", str(tmp_path / "detector"), "--kind", "grounding_dino",
+            "--config", str(tiny_dir / CONFIG_FILE), "--checkpoint", str(other),
+            "--text-encoder", str(tiny_dir / TEXT_ENCODER_DIR),
         ]
     )
     assert code == 2

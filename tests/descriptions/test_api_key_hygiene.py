@@ -33,13 +33,13 @@ def test_api_key_never_leaks(tmp_path, chat_server, api_key, caplog, capsys):
                 "cache,llm",
                 "--cache-dir",
                 str(tmp_path / "cache"),
-                "--model",
+                "--llm-model",
                 "m",
-                "--base-url",
+                "--llm-base-url",
                 chat_server.base_url,
-                "--max-attempts",
+                "--llm-max-attempts",
                 "2",
-                "--request-timeout-s",
+                "--llm-request-timeout-s",
                 "2",
             ]
         )

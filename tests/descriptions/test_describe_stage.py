@@ -7,11 +7,11 @@ import json
 import pandas as pd
 import pytest
 from fake_chat_server import chat_reply
-from filo.stages.describe import describe_category, describe_manifest
 
 from filo.cli import main
 from filo.data.manifest import write_manifest
 from filo.descriptions import load_descriptions
+from filo.descriptions.stage import DescribeSettings, describe_category, describe_manifest
 from filo.errors import FiloError
 
 
@@ -39,7 +39,7 @@ def test_offline_manifest_uses_shipped_defaults_and_writes_the_artifact(tmp_path
     manifest = tmp_path / "manifest.parquet"
     make_manifest(manifest, ["woven_fabric", "metal_nut", "pcb1"])
     out = tmp_path / "out" / "descriptions.json"
-    table = describe_manifest(manifest, out, cache_dir=tmp_path / "cache")
+    table = describe_manifest(manifest, out, DescribeSettings(cache_dir=tmp_path / "cache"))
     assert load_descriptions(out) == table
     assert list(table) == ["metal_nut", "pcb1", "woven_fabric"]
     assert table["metal_nut"].source == "paper" and table["metal_nut"].descriptions[0] == "cracks"
@@ -52,7 +52,7 @@ def test_user_file_overrides_defaults_by_display_name(tmp_path):
     make_manifest(manifest, ["metal_nut", "bottle"])
     user_file = tmp_path / "mine.yaml"
     user_file.write_text("categories:\n  Metal Nut: [bent thread, burr]\n")
-    table = describe_manifest(manifest, tmp_path / "d.json", user_file=user_file)
+    table = describe_manifest(manifest, tmp_path / "d.json", DescribeSettings(user_file=user_file))
     assert table["metal_nut"].descriptions == ("bent thread", "burr")
     assert table["metal_nut"].source == "user"
     assert table["bottle"].source == "paper"
@@ -62,16 +62,16 @@ def test_category_without_any_source_is_an_error_naming_it_and_the_fixes(tmp_pat
     manifest = tmp_path / "manifest.parquet"
     make_manifest(manifest, ["bottle", "ceramic_mug", "lamp"])
     out = tmp_path / "d.json"
-    with pytest.raises(FiloError, match=r"\['ceramic_mug', 'lamp'\].*--model.*OPENAI_API_KEY.*--user-file"):
+    with pytest.raises(FiloError, match=r"\['ceramic_mug', 'lamp'\].*--llm-model.*OPENAI_API_KEY.*--user-file"):
         describe_manifest(manifest, out)
     assert not out.exists()
 
 
 def test_source_order_is_validated(tmp_path):
     with pytest.raises(FiloError, match="source order.*invalid"):
-        describe_category("bottle", source_order=["defaults", "internet"])
+        describe_category("bottle", DescribeSettings(sources=("defaults", "internet")))
     with pytest.raises(FiloError, match="source order.*invalid"):
-        describe_category("bottle", source_order=["defaults", "defaults"])
+        describe_category("bottle", DescribeSettings(sources=("defaults", "defaults")))
 
 
 def test_describe_category_accepts_display_names():
@@ -82,12 +82,12 @@ def test_describe_category_accepts_display_names():
 def test_describe_category_finds_user_entries_under_any_spelling(tmp_path):
     user_file = tmp_path / "mine.yaml"
     user_file.write_text("categories:\n  Metal Nut: [burr]\n  ceramic mug: [chipped rim]\n")
-    assert describe_category("metal_nut", user_file=user_file)[1].descriptions == ("burr",)
-    assert describe_category("Ceramic-Mug", user_file=user_file) == (
+    assert describe_category("metal_nut", DescribeSettings(user_file=user_file))[1].descriptions == ("burr",)
+    assert describe_category("Ceramic-Mug", DescribeSettings(user_file=user_file)) == (
         "ceramic_mug",
-        describe_category("ceramic mug", user_file=user_file)[1],
+        describe_category("ceramic mug", DescribeSettings(user_file=user_file))[1],
     )
-    assert describe_category("ceramic_mug", user_file=user_file)[1].source == "user"
+    assert describe_category("ceramic_mug", DescribeSettings(user_file=user_file))[1].source == "user"
 
 
 def test_cli_prints_one_category(capsys):
@@ -118,15 +118,15 @@ def test_cli_with_llm_writes_artifact_with_llm_source_and_cache_key(tmp_path, ch
         str(out),
         "--cache-dir",
         str(tmp_path / "cache"),
-        "--model",
+        "--llm-model",
         "local-model",
-        "--base-url",
+        "--llm-base-url",
         chat_server.base_url,
         "--sources",
         "user,defaults,cache,llm",
-        "--max-attempts",
+        "--llm-max-attempts",
         "2",
-        "--request-timeout-s",
+        "--llm-request-timeout-s",
         "2",
     ]
     assert main(argv) == 0

@@ -13,7 +13,8 @@ import pytest
 from evaluation_helpers import write_tiny_checkpoint
 
 from filo.evaluation import outputs
-from filo.evaluation.evaluate import EvaluationSettings, evaluate
+from filo.evaluation.evaluate import evaluate
+from filo.evaluation.settings import EvaluationSettings
 from filo.io import sha256_file
 
 pytestmark = pytest.mark.slow

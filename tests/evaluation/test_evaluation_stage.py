@@ -14,7 +14,8 @@ from sklearn.metrics import roc_auc_score
 from filo.cli import main
 from filo.errors import FiloError
 from filo.evaluation import outputs, scoring
-from filo.evaluation.evaluate import EvaluationSettings, evaluate
+from filo.evaluation.evaluate import evaluate
+from filo.evaluation.settings import EvaluationSettings
 
 IMAGE_KEYS = ["image_auroc", "image_ap", "image_f1_max"]
 PIXEL_KEYS = ["pixel_auroc", "pixel_ap", "pixel_f1_max", "pixel_aupro", "pixel_aupro_authors"]

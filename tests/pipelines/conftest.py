@@ -1,21 +1,68 @@
-"""Fixtures of the pipeline tests: tiny synthetic inputs, a Prefect test server and a 2-worker Dask cluster."""
+"""Fixtures of the pipeline tests: tiny synthetic inputs, a scratch DVC repository, a Prefect test server, Dask."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from filo.stages.boxes import make_tiny
-from filo.stages.describe import describe_manifest
-from filo.stages.model import init_model
+import yaml
 
-from filo.boxes.tiny import CHECKPOINT_FILE, CONFIG_FILE
+from filo.boxes.stage import prepare_detector
 from filo.data.index import index_dataset
 from filo.data.synthetic import generate_dataset
+from filo.descriptions.stage import DescribeSettings, describe_manifest
+from filo.model.checkpoint import write_initial_checkpoint
 
 CATEGORIES = ("woven_fabric", "round_part")
+REPO = Path(__file__).resolve().parents[2]
+
+# The demo profile, shrunk so the whole DAG runs in a couple of minutes.
+SMALL_PARAMS = {
+    "data": {"image_size": 64, "n_train_good": 2, "n_test_good": 2, "n_test_per_defect": 1},
+    "boxes": {"rules": {"image_size": 64, "rule": "authors"}},
+    "train": {"epochs": 1, "adapter_epochs": 1, "batch_size": 4},
+}
+
+
+def run_command(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run a command (dvc, git) in `cwd`, capturing its output."""
+    return subprocess.run(args, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
+
+
+def shrunk_params() -> dict:
+    """The demo's params.yaml with SMALL_PARAMS on top."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in SMALL_PARAMS.items():
+        params[section].update(values)
+    return params
+
+
+def scratch_repository(work: Path) -> dict[str, str]:
+    """A fresh git + DVC repository at `work` with the project's dvc.yaml, code and shrunk params; returns its env.
+
+    The code is copied so that a test may edit it: DVC hashes the copy, filo runs from the install.
+    """
+    shutil.copy(REPO / "dvc.yaml", work / "dvc.yaml")
+    for folder in ("src", "stages"):
+        shutil.copytree(REPO / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (work / "params.yaml").write_text(yaml.safe_dump(shrunk_params()))
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
+    }
+    (work / ".gitignore").write_text("mlflow.db\nmlartifacts/\n__pycache__/\n")
+    git = ["git", "-c", "user.name=filo tests", "-c", "user.email=tests@filo.invalid"]
+    for command in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"],
+                    ["git", "add", "-A"], [*git, "commit", "-q", "-m", "scratch pipeline"]):
+        assert run_command(command, work, env).returncode == 0, command
+    return env
 
 
 @dataclass(frozen=True)
@@ -36,15 +83,14 @@ def tiny_inputs(tmp_path_factory) -> TinyInputs:
     manifest = root / "manifest.parquet"
     index_dataset(root / "data", manifest, dataset="synth_mvtec")
     descriptions = root / "descriptions.json"
-    describe_manifest(manifest, descriptions, cache_dir=root / "cache")
-    return TinyInputs(manifest, descriptions, init_model("tiny", root / "model.pt", seed=0))
+    describe_manifest(manifest, descriptions, DescribeSettings(cache_dir=root / "cache"))
+    return TinyInputs(manifest, descriptions, write_initial_checkpoint("tiny", root / "model.pt", seed=0))
 
 
 @pytest.fixture(scope="session")
-def tiny_detector(tmp_path_factory) -> tuple[Path, Path]:
-    """(config, checkpoint) of the tiny random Grounding DINO (built once: ~10 s)."""
-    directory = make_tiny(tmp_path_factory.mktemp("detector") / "tiny", seed=0)
-    return directory / CONFIG_FILE, directory / CHECKPOINT_FILE
+def tiny_detector(tmp_path_factory) -> Path:
+    """The detector folder of the tiny random Grounding DINO (built once: ~10 s)."""
+    return prepare_detector(tmp_path_factory.mktemp("detector") / "tiny")
 
 
 @pytest.fixture(scope="session")

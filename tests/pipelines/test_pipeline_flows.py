@@ -10,17 +10,25 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import yaml
+from filo.pipelines.dag import Arg, Stage
 from filo.pipelines.fanout import fanout_dir, run_sharded_boxes, run_sharded_evaluation
-from filo.stages.boxes import run_boxes
 
 from filo.boxes.artifact import rows_to_table, write_boxes_table
 from filo.boxes.rules import BoxRules
+from filo.boxes.stage import BoxesSettings, extract_boxes_stage
 from filo.data.manifest import read_manifest
-from filo.evaluation.evaluate import EvaluationSettings, evaluate
+from filo.evaluation.evaluate import evaluate
+from filo.evaluation.settings import EvaluationSettings
 
 pytestmark = pytest.mark.slow
 
-RULES = {"image_size": 64}
+BOXES = BoxesSettings(rules=BoxRules(image_size=64), device="cpu")
+
+
+def _params_file(path, section: str, values: dict):
+    path.write_text(yaml.safe_dump({section: values}), encoding="utf-8")
+    return path
 
 
 @pytest.fixture
@@ -45,14 +53,16 @@ def worker_torch_threads(dask_address) -> Iterator[None]:
 
 def test_sharded_boxes_equal_one_unsharded_run(prefect_server, dask_address, worker_torch_threads, tiny_inputs,
                                                tiny_detector, tmp_path):
-    config, checkpoint = tiny_detector
-    whole = run_boxes(tiny_inputs.manifest, tiny_inputs.descriptions, tmp_path / "whole.parquet", config=config,
-                      checkpoint=checkpoint, device="cpu", rules=BoxRules(**RULES))
+    whole = extract_boxes_stage(tiny_inputs.manifest, tiny_inputs.descriptions, tiny_detector,
+                                tmp_path / "whole.parquet", BOXES)
 
     out = tmp_path / "sharded" / "boxes.parquet"
-    merged = run_sharded_boxes(dask_address=dask_address, manifest=tiny_inputs.manifest,
-                               descriptions=tiny_inputs.descriptions, out=out, detector_config=config,
-                               detector_checkpoint=checkpoint, rules=RULES, device="cpu", shards=3)
+    stage = Stage("boxes", ("boxes",), "filo.stages.boxes", (
+        Arg("--manifest", str(tiny_inputs.manifest), "dep"), Arg("--descriptions", str(tiny_inputs.descriptions), "dep"),
+        Arg("--detector", str(tiny_detector), "dep"), Arg("--out", str(out), "out")), ("boxes",))
+    params = _params_file(tmp_path / "params.yaml", "boxes", {"rules": {"image_size": 64}, "device": "cpu"})
+    # the stage's paths are absolute, so they stay as they are under any run root
+    merged = run_sharded_boxes(stage, tmp_path, params, dask_address=dask_address, shards=3)
 
     assert merged == out
     assert pq.read_table(merged).equals(pq.read_table(whole), check_metadata=True)
@@ -91,9 +101,12 @@ def test_sharded_evaluation_equals_filo_evaluate(prefect_server, dask_address, t
                      boxes_path=boxes, settings=EvaluationSettings(**common, experiment=None))
 
     out_dir = tmp_path / "sharded"
-    mean = run_sharded_evaluation(dask_address=dask_address, model=tiny_inputs.model, manifest=tiny_inputs.manifest,
-                                  descriptions=tiny_inputs.descriptions, boxes=boxes, out_dir=out_dir,
-                                  options={**common, "experiment": "pipeline-test"}, shards=3)
+    stage = Stage("evaluate", ("evaluate",), "filo.stages.evaluate", (
+        Arg("--model", str(tiny_inputs.model), "dep"), Arg("--manifest", str(tiny_inputs.manifest), "dep"),
+        Arg("--descriptions", str(tiny_inputs.descriptions), "dep"), Arg("--boxes", str(boxes), "dep"),
+        Arg("--out-dir", str(out_dir), "out")), ("evaluate",))
+    params = _params_file(tmp_path / "params.yaml", "evaluate", {**common, "experiment": "pipeline-test"})
+    mean = run_sharded_evaluation(stage, tmp_path, params, dask_address=dask_address, shards=3)
 
     _assert_close_metrics(mean, whole.metrics.mean)
     for name in ("metrics.json", "verdict.json"):
@@ -107,37 +120,3 @@ def test_sharded_evaluation_equals_filo_evaluate(prefect_server, dask_address, t
     assert not fanout_dir(out_dir).exists()
     [run] = mlflow.search_runs(experiment_names=["pipeline-test"], output_format="list")
     assert run.data.metrics["image_auroc"] == pytest.approx(whole.metrics.mean["image_auroc"], abs=1e-6)
-
-
-PIPELINE_PARAMS = """
-synth: {seed: 0, image_size: 64, n_train_good: 1, n_test_good: 1, n_test_per_defect: 1}
-describe: {sources: "user,cache,defaults"}
-boxes: {image_size: 64, batch_size: 4, device: cpu}
-train: {model_preset: tiny, epochs: 1, adapter_epochs: 1, batch_size: 4, device: cpu, mlflow: false,
-        progress: false}
-evaluate: {batch_size: 4, device: cpu, gallery_size: 0, box_lambda: 0.7, experiment: null}
-"""
-
-
-def test_the_pipeline_flow_runs_both_directions_end_to_end(prefect_server, tmp_path, monkeypatch):
-    from filo.pipelines.flows import PipelineLayout, filo_pipeline
-
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text(PIPELINE_PARAMS, encoding="utf-8")
-
-    result = filo_pipeline(params_file="params.yaml", root="run", shards=2, workers=2)
-
-    layout = PipelineLayout((tmp_path / "run").resolve())
-    metrics = result["metrics"]
-    assert set(metrics) == {"mvtec_to_visa", "visa_to_mvtec"}
-    for direction, target in (("mvtec_to_visa", "synth_visa"), ("visa_to_mvtec", "synth_mvtec")):
-        document = json.loads((layout.evaluation(direction) / "metrics.json").read_text())
-        assert document["mean"]["image_auroc"] == pytest.approx(metrics[direction]["image_auroc"])
-        assert layout.trained_model(direction).is_file()
-        files = layout.dataset(target)
-        boxes = pq.read_table(files.boxes).column("image_id").to_pylist()
-        manifest = read_manifest(files.manifest)
-        assert list(dict.fromkeys(boxes)) == manifest.loc[manifest["split"] == "test", "image_id"].tolist()
-    assert not list(layout.root.rglob("*.fanout"))
-    assert result["registration"]["alias"] == "champion"  # the first version registered in this store
-    assert json.loads(layout.registration.read_text())["version"] == result["registration"]["version"]

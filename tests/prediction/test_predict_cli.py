@@ -3,9 +3,9 @@
 import json
 
 import pytest
-from filo.stages.predict import predict_images
 
 from filo.cli import main
+from filo.prediction.run import predict_images
 
 from .builders import VISA_CATEGORY, write_images
 

@@ -3,7 +3,8 @@
 import subprocess
 
 from filo.io import sha256_file
-from filo.registry.lineage import collect_lineage, dvc_lock_hashes, git_state
+from filo.registry.lineage import collect_lineage, dvc_lock_hashes
+from filo.tracking import git_state
 
 LOCK = """schema: '2.0'
 stages:

@@ -8,15 +8,15 @@ from mlflow.exceptions import MlflowException
 
 from filo.cli import main
 from filo.errors import FiloError
-from filo.registry.promotion import CHALLENGER, CHAMPION, Gate
-from filo.registry.registration import register_bundle
+from filo.registry.promotion import CHALLENGER, CHAMPION
+from filo.registry.registration import RegisterSettings, register_bundle
 
 from .conftest import MVTEC_TO_VISA, VISA_TO_MVTEC, make_bundle_inputs
 
 
 def register(tmp_path, label, *, mvtec_to_visa, visa_to_mvtec, **options):
     inputs = make_bundle_inputs(tmp_path / label, mvtec_to_visa=mvtec_to_visa, visa_to_mvtec=visa_to_mvtec)
-    return register_bundle(inputs, dvc_lock=tmp_path / "dvc.lock", repo=tmp_path, **options)
+    return register_bundle(inputs, RegisterSettings(dvc_lock=tmp_path / "dvc.lock", **options), repo=tmp_path)
 
 
 def test_champion_moves_on_improvement_and_stays_on_a_regression(mlflow_store, tmp_path):
@@ -63,7 +63,7 @@ def test_an_undefined_gate_metric_fails_before_anything_is_registered(mlflow_sto
     with pytest.raises(MlflowException):
         MlflowClient(mlflow_store).get_registered_model("filo")
     result = register(tmp_path, "image-gate", mvtec_to_visa=(0.7, None), visa_to_mvtec=None,
-                      gate=Gate(("image_auroc",)))
+                      gate_metrics=("image_auroc",))
     assert result.decision.alias == CHAMPION
 
 

@@ -15,7 +15,7 @@ from filo.cli import main
 from filo.errors import FiloError
 from filo.registry.bundle import inspect_direction
 from filo.registry.pyfunc import OUTPUT_COLUMNS, OUTPUT_DIR_ENV
-from filo.registry.registration import register_bundle
+from filo.registry.registration import RegisterSettings, register_bundle
 
 from .conftest import MVTEC_TO_VISA, VISA_TO_MVTEC, make_bundle_inputs
 
@@ -31,7 +31,7 @@ def champion_store(tmp_path_factory):
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         patch.chdir(folder)
         inputs = make_bundle_inputs(folder / "inputs", mvtec_to_visa=(0.7, 0.8), visa_to_mvtec=(0.6, 0.7))
-        register_bundle(inputs, dvc_lock=folder / "none.lock", repo=folder)
+        register_bundle(inputs, RegisterSettings(dvc_lock=folder / "none.lock"), repo=folder)
         yield uri, {direction.name: direction for direction in map(inspect_direction, inputs)}
 
 

@@ -15,7 +15,8 @@ import torch
 from filo import tracking
 from filo.cli import main
 from filo.model.checkpoint import read_payload
-from filo.training import load_train_params, train, training_state_path
+from filo.settings import load_settings
+from filo.training import TrainParams, train, training_state_path
 
 QUICK_PARAMS = "train:\n  epochs: 1\n  adapter_epochs: 0\n  batch_size: 3\n  aug_rate: 0.5\n"
 KILL_PARAMS = "train:\n  epochs: 2\n  adapter_epochs: 1\n  batch_size: 1\n  aug_rate: 0.5\n  device: cpu\n"
@@ -80,7 +81,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_data, t
 
     assert main(_arguments(tiny_data, out, params_file, "--resume")) == 0
     uninterrupted = train(tiny_data.manifest, tiny_data.descriptions, tmp_path / "straight.pt",
-                          load_train_params(params_file, mlflow=False, progress=False))
+                          load_settings(TrainParams, params_file, {"mlflow": False, "progress": False}))
     resumed, expected = read_payload(out)["state_dict"], read_payload(uninterrupted.checkpoint)["state_dict"]
     assert [key for key in expected if not torch.equal(expected[key], resumed[key])] == []
 

@@ -8,7 +8,8 @@ import pytest
 
 from filo.data.manifest import read_manifest
 from filo.errors import FiloError
-from filo.training import TrainParams, load_train_params
+from filo.settings import load_settings
+from filo.training import TrainParams
 from filo.training.inputs import resolve_aug_rate
 
 
@@ -23,29 +24,29 @@ def test_defaults_are_the_authors_recipe():
 def test_params_file_section_then_overrides(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("other: {x: 1}\ntrain:\n  epochs: 3\n  betas: [0.9, 0.99]\n  model_overrides: {taps: paper}\n")
-    params = load_train_params(path, epochs=None, batch_size=4)
+    params = load_settings(TrainParams, path, {"batch_size": 4})
     assert (params.epochs, params.batch_size, params.betas) == (3, 4, (0.9, 0.99))
     assert params.model_overrides == {"taps": "paper"}
-    assert load_train_params(None) == TrainParams()
+    assert load_settings(TrainParams) == TrainParams()
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("train: {epoch: 3}", r"unknown training parameter\(s\) \['epoch'\]"),
+    ("train: {epoch: 3}", r"unknown key\(s\) \['epoch'\] in section 'train' of .*known keys of TrainParams"),
     ("train: {batch_size: 0}", "batch_size must be >= 1, got 0"),
     ("train: {aug_rate: 2}", "aug_rate must lie in"),
     ("train: {device: tpu}", "device must be one of"),
-    ("train: [1, 2]", "must be a YAML mapping"),
+    ("train: [1, 2]", "section 'train' of .* must be a mapping"),
 ])
 def test_bad_params_files_are_explained(tmp_path, text, message):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     with pytest.raises(FiloError, match=message):
-        load_train_params(path)
+        load_settings(TrainParams, path)
 
 
 def test_missing_params_file_is_named(tmp_path):
     with pytest.raises(FiloError, match=f"params file {tmp_path / 'nope.yaml'} does not exist"):
-        load_train_params(tmp_path / "nope.yaml")
+        load_settings(TrainParams, tmp_path / "nope.yaml")
 
 
 def test_runtime_settings_are_not_part_of_the_fingerprint():

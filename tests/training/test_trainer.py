@@ -6,14 +6,13 @@ import dataclasses
 
 import pytest
 import torch
-from filo.stages.model import init_model
 
 import filo.training.phases
 from filo.data.manifest import read_manifest
 from filo.data.torch_dataset import AnomalyDataset
 from filo.errors import FiloError
 from filo.io import sha256_file
-from filo.model.checkpoint import load_checkpoint, read_payload
+from filo.model.checkpoint import load_checkpoint, read_payload, write_initial_checkpoint
 from filo.training import TrainParams, train, training_state_path
 
 
@@ -122,7 +121,7 @@ def test_missing_descriptions_are_named(tiny_data, eval_data, tmp_path, quick_pa
 
 
 def test_an_init_checkpoint_gives_the_config_and_the_starting_weights(tiny_data, tmp_path, quick_params):
-    init = init_model("tiny", tmp_path / "init.pt", {"n_ctx": 4})
+    init = write_initial_checkpoint("tiny", tmp_path / "init.pt", {"n_ctx": 4})
     untrained = dataclasses.replace(quick_params, epochs=0, adapter_epochs=0, model_overrides={"n_ctx": 8})
     result = train(tiny_data.manifest, tiny_data.descriptions, tmp_path / "m.pt", untrained, init=init)
     assert read_payload(result.checkpoint)["config"]["n_ctx"] == 4

@@ -128,7 +128,8 @@ def resolve_descriptions(
     if missing:
         raise FiloError(
             f"no descriptions for categories {missing} from sources {list(order)}: configure an LLM "
-            "(--model, --base-url and the OPENAI_API_KEY environment variable) or give their descriptions "
+            "(describe.llm.model and .base_url or --llm-model and --llm-base-url, and the OPENAI_API_KEY environment "
+            "variable) or give their descriptions "
             "in a user file (--user-file)"
         )
     return resolved

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filo.errors import FiloError
 from filo.evaluation.aggregate import EvaluationMetrics, compute_evaluation_metrics
-from filo.evaluation.mlflow_log import DEFAULT_EXPERIMENT, log_run_inputs, log_run_outputs
+from filo.evaluation.mlflow_log import log_run_inputs, log_run_outputs
 from filo.evaluation.outputs import write_evaluation_outputs
-from filo.evaluation.verdict import THRESHOLD_RULES, Verdict, check_rule_applicable, choose_verdict
+from filo.evaluation.settings import EvaluationSettings
+from filo.evaluation.verdict import Verdict, check_rule_applicable, choose_verdict
 from filo.evaluation.zero_shot import check_zero_shot
 from filo.io import atomic_path
 
@@ -52,48 +52,6 @@ class EvaluationResult:
 
 
 @dataclass(frozen=True)
-class EvaluationSettings:
-    """How an evaluation runs; the same knobs as the `filo evaluate` options.
-
-    `threshold_rule` "f1" picks the F1-optimal verdict threshold, "fpr" the one keeping the
-    false-positive rate on normal images at most `target_fpr`. `gallery_size` best and worst
-    images go into the gallery (0: none). `bins` quantises pixel scores (None: exact).
-    `box_lambda` replaces the checkpoint's λ for pixels outside the kept boxes (None keeps it);
-    it acts only at inference, so changing it needs no retraining. `experiment=None` turns
-    MLflow logging off.
-    """
-
-    box_rule: str = "authors"
-    threshold_rule: str = "f1"
-    target_fpr: float = 0.05
-    allow_overlap: bool = False
-    batch_size: int = 8
-    num_workers: int = 0
-    device: str | None = None
-    gallery_size: int = 4
-    pro_fpr_limit: float = 0.3
-    bins: int | None = None
-    box_lambda: float | None = None
-    experiment: str | None = DEFAULT_EXPERIMENT
-
-    def __post_init__(self) -> None:
-        if self.threshold_rule not in THRESHOLD_RULES:
-            raise FiloError(f"unknown threshold rule {self.threshold_rule!r}; choose one of {THRESHOLD_RULES}")
-        if self.gallery_size < 0:
-            raise FiloError(f"gallery size must be 0 (no gallery) or more, got {self.gallery_size}")
-        if not 0.0 < self.pro_fpr_limit <= 1.0:
-            raise FiloError(f"the AUPRO FPR limit must be in (0, 1], got {self.pro_fpr_limit}")
-        if self.box_lambda is not None and not 0.0 <= self.box_lambda <= 1.0:
-            raise FiloError(f"box_lambda must be in [0, 1], got {self.box_lambda}")
-        if self.bins is not None and self.bins < 2:
-            raise FiloError(f"bins must be at least 2 (or unset for exact metrics), got {self.bins}")
-
-    def to_dict(self) -> dict:
-        """The settings as a plain dict (MLflow params)."""
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
 class _Inputs:
     """Everything read from disk before scoring."""
 
@@ -117,18 +75,25 @@ def resolve_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _load_inputs(paths: Mapping[str, Path | None], settings: EvaluationSettings) -> _Inputs:
-    """Read the inputs and check, before any scoring, the zero-shot protocol and the threshold rule."""
+def _read_model(model_path: str | os.PathLike, settings: EvaluationSettings) -> FiLo:
+    """The checkpoint's model with the settings' λ override applied."""
+    from filo.model.checkpoint import load_checkpoint
+
+    model = load_checkpoint(model_path)
+    if settings.box_lambda is not None:
+        model.config = dataclasses.replace(model.config, box_lambda=settings.box_lambda)
+    return model
+
+
+def load_evaluation_inputs(paths: Mapping[str, Path | None], settings: EvaluationSettings) -> _Inputs:
+    """Read the inputs (see `input_paths`) and check, before any scoring, the zero-shot protocol and the rule."""
     from filo.boxes.artifact import load_boxes
     from filo.data.manifest import read_manifest
     from filo.descriptions import load_descriptions
-    from filo.model.checkpoint import load_checkpoint
 
     manifest = read_manifest(paths["manifest"])
     test = manifest[manifest["split"] == "test"]
-    model = load_checkpoint(paths["model"])
-    if settings.box_lambda is not None:
-        model.config = dataclasses.replace(model.config, box_lambda=settings.box_lambda)
+    model = _read_model(paths["model"], settings)
     check_zero_shot(model.config.extra, test["category"].unique(), allow_overlap=settings.allow_overlap,
                     model_name=str(paths["model"]))
     check_rule_applicable(settings.threshold_rule, test["label"].to_numpy(), settings.target_fpr)
@@ -138,6 +103,27 @@ def _load_inputs(paths: Mapping[str, Path | None], settings: EvaluationSettings)
     if not manifest.attrs["has_masks"]:
         logger.warning("manifest %s has no masks: image-level metrics only", paths["manifest"])
     return _Inputs(manifest, model, load_descriptions(paths["descriptions"]), boxes)
+
+
+def score_evaluation_part(paths: Mapping[str, Path | None], settings: EvaluationSettings) -> ScoredImages:
+    """Score the test images of `paths["manifest"]` (a part of the evaluation set) without the protocol checks.
+
+    For flows that score an evaluation in parts on several workers: the checks run once on
+    the whole set (`load_evaluation_inputs`), then each part here, then `finish_evaluation`
+    on the merged scores. Every input is read from disk, so a part runs on any worker.
+    """
+    from filo.boxes.artifact import load_boxes
+    from filo.data.manifest import read_manifest
+    from filo.descriptions import load_descriptions
+    from filo.evaluation.scoring import score_manifest
+
+    return score_manifest(
+        _read_model(paths["model"], settings), read_manifest(paths["manifest"]),
+        load_descriptions(paths["descriptions"]),
+        boxes=load_boxes(paths["boxes"]) if paths["boxes"] is not None else None,
+        box_rule=settings.box_rule, batch_size=settings.batch_size, num_workers=settings.num_workers,
+        device=resolve_device(settings.device),
+    )
 
 
 def input_paths(
@@ -212,7 +198,7 @@ def evaluate(
 
     settings = settings or EvaluationSettings()
     paths = input_paths(model_path, manifest_path, descriptions_path, boxes_path)
-    inputs = _load_inputs(paths, settings)
+    inputs = load_evaluation_inputs(paths, settings)
     scored = score_manifest(inputs.model, inputs.manifest, inputs.descriptions, boxes=inputs.boxes,
                             box_rule=settings.box_rule, batch_size=settings.batch_size,
                             num_workers=settings.num_workers, device=resolve_device(settings.device))

@@ -165,3 +165,29 @@ def load_trainable_weights(model: FiLo, state_dict: dict[str, torch.Tensor], *, 
             "check that the config (CLIP model, layers, n_ctx) is the one it was trained with"
         )
     model.load_state_dict(state_dict, strict=False)
+
+
+def write_initial_checkpoint(
+    preset: str, out: str | os.PathLike, overrides: dict | None = None, *, seed: int = 0
+) -> Path:
+    """Write an untrained FiLo checkpoint of a preset config (heads and prompt learners initialized from `seed`)."""
+    from filo.model.config import preset_config
+
+    config = preset_config(preset, overrides)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = FiLo(config)
+    save_checkpoint(model, out)
+    return Path(out)
+
+
+def checkpoint_summary(path: str | os.PathLike) -> dict:
+    """Format, config, tensor count and parameter count of a checkpoint file (filo's or the authors')."""
+    payload = read_payload(Path(path))
+    state = payload.get("state_dict") or payload.get("filo") or {}
+    return {
+        "format": payload.get("format", "authors" if "filo" in payload else "unknown"),
+        "config": payload.get("config"),
+        "tensors": len(state),
+        "parameters": int(sum(t.numel() for t in state.values() if isinstance(t, torch.Tensor))),
+    }

@@ -65,6 +65,17 @@ class DirectionFiles:
         return {role: Path(getattr(self, role)) for role in FILE_NAMES}
 
 
+def direction_files(checkpoints, metrics, verdicts, descriptions) -> list[DirectionFiles]:
+    """One `DirectionFiles` per direction from four equally long lists (the repeated `filo register` options)."""
+    groups = [list(checkpoints), list(metrics), list(verdicts), list(descriptions)]
+    if len({len(group) for group in groups}) != 1:
+        raise FiloError(
+            "give a checkpoint, metrics, verdict and descriptions file once per direction, in the same order; got "
+            f"{len(groups[0])}, {len(groups[1])}, {len(groups[2])} and {len(groups[3])}"
+        )
+    return [DirectionFiles(*map(Path, files)) for files in zip(*groups)]
+
+
 @dataclass(frozen=True)
 class Direction:
     """One checked direction: where its files are and what they say."""

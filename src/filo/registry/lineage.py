@@ -8,13 +8,13 @@ sha256 of its contents.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from filo.errors import FiloError
 from filo.io import sha256_file
+from filo.tracking import git_state
 
 
 @dataclass(frozen=True)
@@ -35,26 +35,6 @@ class Lineage:
             tags["git.commit"] = self.git_commit
             tags["git.dirty"] = str(self.git_dirty).lower()
         return tags
-
-
-def _git(args: list[str], cwd: Path) -> str | None:
-    """Output of a read-only git command in `cwd`, or None when git or the repository is absent."""
-    try:
-        completed = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return completed.stdout.strip() if completed.returncode == 0 else None
-
-
-def git_state(cwd: str | os.PathLike = ".") -> tuple[str | None, bool | None]:
-    """(HEAD commit, tracked files modified?) of the repository containing `cwd`; (None, None) outside one."""
-    commit = _git(["rev-parse", "HEAD"], Path(cwd))
-    if commit is None:
-        return None, None
-    status = _git(["status", "--porcelain", "--untracked-files=no"], Path(cwd))
-    return commit, bool(status)
 
 
 def dvc_lock_hashes(lock_path: str | os.PathLike) -> dict[Path, str]:

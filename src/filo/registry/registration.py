@@ -16,18 +16,39 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from filo.io import atomic_write_text
 from filo.registry.bundle import DirectionFiles, inspect_direction, write_bundle
 from filo.registry.lineage import Lineage, collect_lineage
-from filo.registry.promotion import Gate, PromotionDecision, metric_tags, promote
+from filo.registry.promotion import DEFAULT_GATE_METRICS, Gate, PromotionDecision, metric_tags, promote
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "filo"
 DEFAULT_EXPERIMENT = "filo"
 _UNSAFE_TAG_CHARS = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+@dataclass(frozen=True)
+class RegisterSettings:
+    """Where and how a model version is registered (params section `register`)."""
+
+    SECTION: ClassVar[str] = "register"
+
+    name: str = DEFAULT_MODEL_NAME
+    """Registered model name."""
+    experiment: str = DEFAULT_EXPERIMENT
+    """MLflow experiment of the registration run."""
+    gate_metrics: tuple[str, ...] = DEFAULT_GATE_METRICS
+    """Mean metrics averaged into a direction's gate value (promotion: none regresses, one improves)."""
+    dvc_lock: Path = Path("dvc.lock")
+    """dvc.lock whose md5s identify the inputs in the lineage tags."""
+
+    @property
+    def gate(self) -> Gate:
+        """The promotion gate over `gate_metrics`."""
+        return Gate(self.gate_metrics)
 
 
 @dataclass(frozen=True)
@@ -62,32 +83,32 @@ def _safe_tags(tags: Mapping[str, str]) -> dict[str, str]:
 
 def register_bundle(
     direction_files: Sequence[DirectionFiles],
+    settings: RegisterSettings = RegisterSettings(),
     *,
-    name: str = DEFAULT_MODEL_NAME,
-    experiment: str = DEFAULT_EXPERIMENT,
-    gate: Gate | None = None,
-    dvc_lock: str | os.PathLike = "dvc.lock",
     repo: str | os.PathLike = ".",
     out: str | os.PathLike | None = None,
 ) -> RegistrationResult:
-    """Register the directions as one new version of `name` and promote it by `gate`.
+    """Register the directions as one new version of `settings.name` and promote it by its gate.
 
-    `gate` defaults to the mean of image and pixel AUROC. `out` (optional) receives the
-    result as JSON, written atomically (e.g. a DVC out).
+    `repo` is the git repository of the lineage. `out` (optional) receives the result as
+    JSON, written atomically (e.g. a DVC out).
     """
     import mlflow
 
     from filo.registry.pyfunc import log_bundle_model
-    from filo.tracking import start_run, tracking_uri
+    from filo.tracking import producing_stage_run, start_run, tracking_uri
 
-    gate = gate or Gate()
+    name, experiment, gate, dvc_lock = settings.name, settings.experiment, settings.gate, settings.dvc_lock
     directions = [inspect_direction(files) for files in direction_files]
     values = {d.name: gate.value(d.mean_metrics, where=f"metrics file {d.files.metrics}") for d in directions}
-    lineage = collect_lineage(
-        [path for files in direction_files for path in files.as_dict().values()], dvc_lock=dvc_lock, repo=repo
-    )
+    inputs = [path for files in direction_files for path in files.as_dict().values()]
+    lineage = collect_lineage(inputs, dvc_lock=dvc_lock, repo=repo)
+    # the pipeline stage run that wrote each input (training, evaluation): its params, code and datasets
+    producers = {f"run.{Path(path).as_posix()}": run_id for path in inputs
+                 if (run_id := producing_stage_run(path)) is not None}
     version_tags = _safe_tags({
         **lineage.as_tags(),
+        **producers,
         **metric_tags({d.name: d.mean_metrics for d in directions}),
         "gate.metrics": ",".join(gate.metrics),
         **{f"gate.{direction}": repr(value) for direction, value in values.items()},

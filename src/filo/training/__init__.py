@@ -1,11 +1,25 @@
 """Training FiLo: phase 1 (prompt learners + linear/MMCI heads), then phase 2 (adapter).
 
 Entry point: `train(manifest_path, descriptions_path, out, params, *, eval_manifest_path, init, resume)`
-with `TrainParams` (every number of the recipe; `load_train_params` reads `params.yaml`).
+with `TrainParams` (every number of the recipe; `filo.settings.load_settings` reads it from `params.yaml`).
+`train`, `TrainResult` and `training_state_path` are imported on first use, so that reading
+`TrainParams` (the CLI does at start-up) does not load torch and open_clip.
 """
 
-from filo.training.params import TrainParams, load_train_params
-from filo.training.state import training_state_path
-from filo.training.trainer import TrainResult, train
+from __future__ import annotations
 
-__all__ = ["TrainParams", "TrainResult", "load_train_params", "train", "training_state_path"]
+import importlib
+from typing import Any
+
+from filo.training.params import TrainParams
+
+__all__ = ["TrainParams", "TrainResult", "train", "training_state_path"]
+
+_LAZY = {"TrainResult": "filo.training.trainer", "train": "filo.training.trainer",
+         "training_state_path": "filo.training.state"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'filo.training' has no attribute {name!r}")

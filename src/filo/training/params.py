@@ -8,15 +8,12 @@ run and its `--resume`; every other field is part of the run's fingerprint.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from filo.errors import FiloError
 from filo.model.config import PRESETS as MODEL_PRESETS
 
-PARAMS_SECTION = "train"
 DEVICES = ("auto", "cpu", "cuda")
 MOSAIC_LABELS = ("mosaic", "authors")
 MVTEC_AUG_RATE = 0.2
@@ -30,7 +27,9 @@ def _runtime(default: Any) -> Any:
 
 @dataclass(frozen=True)
 class TrainParams:
-    """Hyper-parameters and run settings of `filo train` (defaults: the authors' recipe)."""
+    """Hyper-parameters and run settings of `filo train` (params section `train`; defaults: the authors' recipe)."""
+
+    SECTION: ClassVar[str] = "train"
 
     seed: int = 0
     """Fixes head/prompt-learner initialization, data order and augmentation."""
@@ -112,37 +111,3 @@ class TrainParams:
         """The fields that determine the trained weights (what `--resume` must find unchanged)."""
         runtime = {f.name for f in dataclasses.fields(self) if not f.metadata.get("affects_result", True)}
         return {key: value for key, value in self.to_dict().items() if key not in runtime}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any], *, source: str = "parameters") -> TrainParams:
-        """Build from a mapping; an unknown key is a FiloError listing the known ones."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise FiloError(f"unknown training parameter(s) {unknown} in {source}; known: {sorted(known)}")
-        try:
-            return cls(**values)
-        except TypeError as error:
-            raise FiloError(f"bad training parameters in {source}: {error}") from error
-
-
-def load_train_params(path: str | os.PathLike | None, **overrides: Any) -> TrainParams:
-    """TrainParams from the `train:` section of a YAML file (defaults when `path` is None), then `overrides`.
-
-    Overrides whose value is None are ignored (unset command-line options).
-    """
-    import yaml
-
-    values: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        source = str(path)
-        if not Path(path).is_file():
-            raise FiloError(f"params file {path} does not exist; create it or leave out --params")
-        with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle) or {}
-        if not isinstance(document, dict) or not isinstance(document.get(PARAMS_SECTION, {}), dict):
-            raise FiloError(f"{path} must be a YAML mapping whose '{PARAMS_SECTION}:' entry is a mapping")
-        values.update(document.get(PARAMS_SECTION) or {})
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    return TrainParams.from_dict(values, source=source)

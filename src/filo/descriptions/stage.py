@@ -1,0 +1,62 @@
+"""The describe stage: fine-grained defect descriptions for every category of a manifest (params section `describe`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from filo.descriptions.artifact import CategoryDescriptions, write_descriptions
+from filo.descriptions.llm import LLMSettings
+from filo.descriptions.resolve import DEFAULT_CACHE_DIR, DEFAULT_SOURCE_ORDER, resolve_descriptions
+from filo.errors import FiloError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DescribeSettings:
+    """Where descriptions come from (params section `describe`); the LLM's API key is read from OPENAI_API_KEY only."""
+
+    SECTION: ClassVar[str] = "describe"
+
+    sources: tuple[str, ...] = DEFAULT_SOURCE_ORDER
+    """Source order: each category takes its descriptions from the first of user, cache, llm, defaults that has them."""
+    user_file: Path | None = None
+    """YAML file with your own descriptions ({categories: {name: [description, ...]}}), source 'user'."""
+    cache_dir: Path = DEFAULT_CACHE_DIR
+    """Content-addressed cache of LLM answers."""
+    llm: LLMSettings | None = None
+    """An OpenAI-compatible LLM (its `model` enables the llm and cache sources); none: user file and defaults only."""
+
+
+def describe_manifest(
+    manifest: str | os.PathLike, out: str | os.PathLike, settings: DescribeSettings = DescribeSettings()
+) -> dict[str, CategoryDescriptions]:
+    """Resolve descriptions for every category in `manifest` and write the artifact to `out` (atomically)."""
+    from filo.data.manifest import read_manifest
+
+    categories = read_manifest(manifest)["category"].unique().tolist()
+    if not categories:
+        raise FiloError(f"manifest {manifest} holds no images; re-run `filo data index` on a non-empty dataset")
+    table = resolve_descriptions(categories, source_order=settings.sources, llm=settings.llm,
+                                 cache_dir=settings.cache_dir, user_file=settings.user_file)
+    write_descriptions(out, table)
+    logger.info("wrote descriptions of %d categories to %s", len(table), out)
+    return table
+
+
+def describe_category(name: str, settings: DescribeSettings = DescribeSettings()) -> tuple[str, CategoryDescriptions]:
+    """Raw key and descriptions of one category given by raw ("metal_nut") or display name ("metal nut")."""
+    from filo.descriptions.defaults import load_shipped_defaults, load_user_descriptions
+    from filo.descriptions.names import category_key
+
+    shipped = list(load_shipped_defaults())
+    user_keys = ([category_key(user_name, shipped) for user_name in load_user_descriptions(settings.user_file)]
+                 if settings.user_file else [])
+    key = category_key(name, shipped + user_keys)
+    table = resolve_descriptions([key], source_order=settings.sources, llm=settings.llm,
+                                 cache_dir=settings.cache_dir, user_file=settings.user_file)
+    return key, table[key]

@@ -1,0 +1,40 @@
+"""`dvc repro` and the Prefect flow run the same stages with the same settings: every artifact has the same bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import run_command, scratch_repository
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = [
+    *(f"data/manifests/{layout}.parquet" for layout in ("mvtec", "visa")),
+    *(f"data/descriptions/{layout}.json" for layout in ("mvtec", "visa")),
+    *(f"data/boxes/{layout}.parquet" for layout in ("mvtec", "visa")),
+    *(f"models/filo_{direction}.pt" for direction in ("mvtec_to_visa", "visa_to_mvtec")),
+    *(f"results/{direction}/{name}" for direction in ("mvtec_to_visa", "visa_to_mvtec")
+      for name in ("metrics.json", "verdict.json", "scores.parquet", "metrics_table.csv")),
+]
+
+
+def test_dvc_and_prefect_write_identical_artifacts(prefect_server, tmp_path, monkeypatch):
+    from filo.pipelines.flows import filo_pipeline
+
+    dvc_root = tmp_path / "dvc"
+    dvc_root.mkdir()
+    env = scratch_repository(dvc_root)
+    repro = run_command(["dvc", "repro"], dvc_root, env)
+    assert repro.returncode == 0, repro.stdout[-4000:] + repro.stderr[-4000:]
+
+    monkeypatch.chdir(dvc_root)  # the params' relative paths (e.g. the description cache) resolve alike
+    flow_root = tmp_path / "prefect"
+    result = filo_pipeline(params_file=str(dvc_root / "params.yaml"), root=str(flow_root), shards=2, workers=2)
+
+    assert set(result["metrics"]) == {"evaluate_mvtec_to_visa", "evaluate_visa_to_mvtec"}
+    different = [name for name in ARTIFACTS
+                 if Path(dvc_root / name).read_bytes() != Path(flow_root / name).read_bytes()]
+    assert different == []
+    assert result["registration"]["alias"] == "champion"
+    assert not list(flow_root.rglob("*.fanout"))

@@ -1,0 +1,124 @@
+"""Settings dataclasses: the strict loader from params files, and the CLI flags derived from the same fields."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import pytest
+
+from filo.errors import FiloError
+from filo.settings import (
+    add_settings_arguments,
+    field_docs,
+    load_settings,
+    settings_from_mapping,
+    settings_overrides,
+    settings_to_dict,
+)
+
+
+@dataclass(frozen=True)
+class Inner:
+    """A nested settings object."""
+
+    size: int = 3
+    """Side of something."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """Settings of a made-up stage."""
+
+    SECTION: ClassVar[str] = "example"
+
+    rate: float = 0.5
+    """How fast."""
+    mode: Literal["a", "b"] = "a"
+    """Which way."""
+    flag: bool = False
+    """Whether to."""
+    names: tuple[str, ...] = ("x", "y")
+    """Some names."""
+    pair: tuple[float, float] = (0.5, 0.999)
+    """Two numbers."""
+    path: Path | None = None
+    """Somewhere."""
+    inner: Inner = field(default_factory=Inner)
+    """Nested."""
+    extra: dict = field(default_factory=dict)
+    """Free-form."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser, Example)
+    return parser
+
+
+def test_a_section_is_read_coerced_and_overridden(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("other: {x: 1}\nexample:\n  rate: 1\n  names: [p, q, r]\n  pair: [0.9, 0.99]\n"
+                      "  path: some/where\n  inner: {size: 7}\n")
+    settings = load_settings(Example, params, {"mode": "b", "inner": {"size": 9}})
+    assert settings == Example(rate=1.0, mode="b", names=("p", "q", "r"), pair=(0.9, 0.99),
+                               path=Path("some/where"), inner=Inner(9))
+    assert isinstance(settings.rate, float)
+    assert load_settings(Example) == Example()
+    assert settings_to_dict(settings)["names"] == ["p", "q", "r"]
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"rat": 1.0}, (r"unknown key\(s\) \['rat'\] in section 'example' of .*params.yaml; known keys of Example: "
+                    r"\['extra', 'flag', 'inner', 'mode', 'names', 'pair', 'path', 'rate'\]")),
+    ({"inner": {"sise": 1}}, r"unknown key\(s\) \['sise'\] in section 'example' of .*: inner; known keys of Inner"),
+    ({"mode": "c"}, r"mode must be one of \['a', 'b'\], got 'c'"),
+    ({"rate": "fast"}, "rate must be a float, got 'fast'"),
+    ({"flag": 1}, "flag must be a bool, got 1"),
+    ({"pair": [1.0]}, r"pair must hold 2 values, got \[1.0\]"),
+    ({"inner": 3}, "inner must be a mapping of Inner fields, got 3"),
+])
+def test_bad_values_are_named_with_the_file_and_the_fix(tmp_path, values, message):
+    import yaml
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"example": values}))
+    with pytest.raises(FiloError, match=message):
+        load_settings(Example, params)
+
+
+def test_a_section_that_is_not_a_mapping_and_a_missing_file_are_explained(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("example: [1, 2]\n")
+    with pytest.raises(FiloError, match="section 'example' of .* must be a mapping"):
+        load_settings(Example, params)
+    with pytest.raises(FiloError, match="params file .*nope.yaml does not exist"):
+        load_settings(Example, tmp_path / "nope.yaml")
+
+
+def test_every_field_is_a_flag_with_its_docstring_and_default_as_help():
+    text = _parser().format_help()
+    for flag in ("--rate", "--mode", "--flag", "--no-flag", "--names", "--pair", "--path", "--inner-size", "--extra"):
+        assert flag in text
+    assert "How fast." in text and "default: 0.5" in text and "Side of something." in text
+    assert field_docs(Example)["names"] == "Some names."
+
+
+def test_only_given_flags_override_the_params_file(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("example: {rate: 2.0, mode: b}\n")
+    args = _parser().parse_args(["--names", "u,v", "--pair", "0.1,0.2", "--no-flag", "--inner-size", "4",
+                                 "--extra", "{k: 1}"])
+    overrides = settings_overrides(args, Example)
+    assert overrides == {"names": "u,v", "pair": "0.1,0.2", "flag": False, "inner": {"size": 4}, "extra": {"k": 1}}
+    settings = load_settings(Example, params, overrides)
+    assert settings == Example(rate=2.0, mode="b", flag=False, names=("u", "v"), pair=(0.1, 0.2),
+                               inner=Inner(4), extra={"k": 1})
+    assert settings_overrides(_parser().parse_args([]), Example) == {}
+
+
+def test_mapping_values_build_nested_settings_and_keep_objects():
+    assert settings_from_mapping(Example, {"inner": Inner(5)}).inner == Inner(5)
+    assert settings_from_mapping(Example, {"path": None}).path is None
