@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from filo.boxes.geometry import POSITIONS
 from filo.boxes.rules import BoxRules
 from filo.boxes.tiny import CHECKPOINT_FILE, CONFIG_FILE, TEXT_ENCODER_DIR, make_tiny_detector
 from filo.cli import main
 from filo.descriptions.defaults import load_shipped_defaults
 from filo.prediction.detection import LiveBoxes
+from filo.vocabulary import POSITIONS
 
 from .builders import VISA_CATEGORY, write_images
 

@@ -19,24 +19,14 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from filo.vocabulary import POSITIONS
+
 if TYPE_CHECKING:
     import torch
 
 Rule = Literal["authors", "sane"]
 RULES: tuple[str, ...] = ("authors", "sane")
 
-POSITIONS: tuple[str, ...] = (
-    "top left",
-    "top",
-    "top right",
-    "left",
-    "center",
-    "right",
-    "bottom left",
-    "bottom",
-    "bottom right",
-)
-DEFAULT_POSITION = "center"
 
 
 def check_rule(rule: str) -> None:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from filo.descriptions.normalize import DEFAULT_MAX_CHARS, InvalidReply, normalize_descriptions, parse_reply
 from filo.descriptions.template import PromptTemplate
 from filo.errors import FiloError
-from filo.model.prompts import prompt_category_name
+from filo.vocabulary import prompt_category_name
 
 logger = logging.getLogger(__name__)
 
