@@ -18,7 +18,6 @@ from filo.descriptions import (
     DEFAULT_SOURCE_ORDER,
     CategoryDescriptions,
     LLMSettings,
-    category_key,
     resolve_descriptions,
     write_descriptions,
 )
@@ -26,6 +25,7 @@ from filo.descriptions.defaults import load_shipped_defaults, load_user_descript
 from filo.descriptions.llm import DEFAULT_BASE_URL
 from filo.descriptions.resolve import DEFAULT_CACHE_DIR
 from filo.errors import FiloError
+from filo.vocabulary import category_key
 
 logger = logging.getLogger(__name__)
 
