@@ -39,7 +39,8 @@ def log_run_inputs(config: FiLoConfig, inputs: Mapping[str, Path | None], settin
 
     tags = {"filo.stage": "evaluate"}
     tags.update({f"{name}.sha256": sha256_file(path) for name, path in inputs.items() if path is not None})
-    tags.update(flatten_params(config.extra, prefix="model.extra."))
+    if config.provenance is not None:
+        tags.update(flatten_params(config.provenance.to_dict(), prefix="model.provenance."))
     mlflow.set_tags(tags)
     mlflow.log_params(flatten_params({**settings, "model": config.to_dict()}))
 

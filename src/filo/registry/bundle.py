@@ -10,7 +10,7 @@ Layout of a bundle folder::
 
 A direction is named ``<train dataset>_to_<target dataset>`` (e.g.
 ``synth_mvtec_to_synth_visa``): the training dataset comes from the checkpoint's
-``config.extra["train_dataset"]`` (written by `filo train`), the target from
+``config.provenance.train_dataset`` (written by `filo train`), the target from
 ``metrics.json["dataset"]``. ``bundle.json``::
 
     {"schema_version": 1, "default_direction": "<name>",
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from filo.errors import FiloError
 from filo.io import atomic_path, atomic_write_text, read_json_document
 from filo.prediction.descriptions import DescriptionLookup
-from filo.prediction.models import TRAIN_DATASET_KEY, CandidateModel, default_candidate
+from filo.prediction.models import CandidateModel, default_candidate
 from filo.prediction.predictor import Predictor
 
 if TYPE_CHECKING:
@@ -110,8 +110,8 @@ def inspect_direction(files: DirectionFiles) -> Direction:
     checkpoint = CandidateModel.from_checkpoint(files.checkpoint)
     if not checkpoint.train_dataset:
         raise FiloError(
-            f"checkpoint {files.checkpoint} does not record its training dataset (config "
-            f"extra[{TRAIN_DATASET_KEY!r}]); register checkpoints written by `filo train`"
+            f"checkpoint {files.checkpoint} does not record its training dataset (no training provenance "
+            "in its config); register checkpoints written by `filo train`"
         )
     metrics = read_metrics_document(files.metrics)
     verdict = read_verdict(files.verdict)
