@@ -21,12 +21,13 @@ import pandas as pd
 from PIL import Image
 
 from filo.boxes.artifact import load_boxes
-from filo.boxes.detector import default_device, load_detector, load_detector_image
+from filo.boxes.detector import load_detector, load_detector_image
 from filo.boxes.extract import extract_boxes
 from filo.boxes.geometry import keep_mask
 from filo.boxes.rules import GENERAL_WORDS, BoxRules, build_caption, decide_image
 from filo.boxes.tiny import CHECKPOINT_FILE, CONFIG_FILE, TEXT_ENCODER_DIR, make_tiny_detector
 from filo.data.manifest import write_manifest
+from filo.device import resolve_device
 
 CATEGORY = "woven_fabric"
 DESCRIPTIONS = ["scratch", "hole", "colour stain", "crack"]
@@ -91,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rules = BoxRules(image_size=args.image_size)
-    device = args.device or default_device()
+    device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         tiny = make_tiny_detector(root / "tiny", texts=DESCRIPTIONS)

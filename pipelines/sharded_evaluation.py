@@ -56,7 +56,7 @@ def check_evaluation_inputs(
     manifest = read_manifest(manifest_path)
     test = manifest[manifest["split"] == "test"]
     config = _load_model(model_path, settings).config
-    check_zero_shot(config.extra, test["category"].unique(), allow_overlap=settings.allow_overlap,
+    check_zero_shot(config.provenance, test["category"].unique(), allow_overlap=settings.allow_overlap,
                     model_name=str(model_path))
     check_rule_applicable(settings.threshold_rule, test["label"].to_numpy(), settings.target_fpr)
     return config
@@ -73,7 +73,7 @@ def score_shard(
     from filo.boxes.artifact import load_boxes
     from filo.data.manifest import read_manifest
     from filo.descriptions import load_descriptions
-    from filo.evaluation.evaluate import resolve_device
+    from filo.device import resolve_device
     from filo.evaluation.scoring import score_manifest
 
     return score_manifest(

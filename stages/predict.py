@@ -43,8 +43,8 @@ def predict_images(
     Both detector paths enable live Grounding DINO boxes (position + suppression).
     """
     from filo.boxes.rules import AUTHORS_RULES
+    from filo.device import resolve_device
     from filo.errors import FiloError
-    from filo.evaluation.evaluate import resolve_device
     from filo.evaluation.verdict import read_verdict
     from filo.prediction import collect_images
     from filo.prediction.detection import LiveBoxes

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from filo.boxes.rules import PhraseDecoder
+from filo.device import resolve_device
 from filo.errors import FiloError
 from filo.io import sha256_file
 
@@ -81,13 +82,6 @@ class GroundingDetector:
             return get_phrases_from_posmap(torch.from_numpy(np.asarray(posmap, dtype=bool)), tokenized, tokenizer)
 
         return decode
-
-
-def default_device() -> str:
-    """CUDA when available, else CPU."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_detector_image(path: str | os.PathLike, image_size: int) -> torch.Tensor:
@@ -237,7 +231,7 @@ def load_detector(
 
     `trust_pickle` allows checkpoints that hold arbitrary pickled objects (only for trusted files).
     """
-    device = device or default_device()
+    device = resolve_device(device)
     model = build_model(config_path, text_encoder, device)
     state = read_checkpoint_state(checkpoint_path, trust_pickle=trust_pickle)
     load_state_reported(model, state, source=f"checkpoint {checkpoint_path}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from filo.device import resolve_device
 from filo.errors import FiloError
 from filo.evaluation.aggregate import EvaluationMetrics, compute_evaluation_metrics
 from filo.evaluation.mlflow_log import DEFAULT_EXPERIMENT, log_run_inputs, log_run_outputs
@@ -108,15 +109,6 @@ def dataset_name(manifest: pd.DataFrame) -> str:
     return "+".join(sorted(manifest["dataset"].unique()))
 
 
-def resolve_device(device: str | None) -> str:
-    """`device`, or "cuda" when available and "cpu" otherwise."""
-    import torch
-
-    if device:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _load_inputs(paths: Mapping[str, Path | None], settings: EvaluationSettings) -> _Inputs:
     """Read the inputs and check, before any scoring, the zero-shot protocol and the threshold rule."""
     from filo.boxes.artifact import load_boxes
@@ -129,7 +121,7 @@ def _load_inputs(paths: Mapping[str, Path | None], settings: EvaluationSettings)
     model = load_checkpoint(paths["model"])
     if settings.box_lambda is not None:
         model.config = dataclasses.replace(model.config, box_lambda=settings.box_lambda)
-    check_zero_shot(model.config.extra, test["category"].unique(), allow_overlap=settings.allow_overlap,
+    check_zero_shot(model.config.provenance, test["category"].unique(), allow_overlap=settings.allow_overlap,
                     model_name=str(paths["model"]))
     check_rule_applicable(settings.threshold_rule, test["label"].to_numpy(), settings.target_fpr)
     boxes = load_boxes(paths["boxes"]) if paths["boxes"] is not None else None

@@ -69,14 +69,14 @@ class FiLoPyfuncModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: Any) -> None:
         """Open the bundle artifact and choose where overlays go."""
-        from filo.evaluation.evaluate import resolve_device
+        from filo.device import resolve_device
         from filo.registry.bundle import read_bundle
 
         config = dict(context.model_config or {})
         configured = config.get("output_dir") or os.environ.get(OUTPUT_DIR_ENV)
         self._output_dir = Path(configured) if configured else None
         self.predictor = read_bundle(context.artifacts[BUNDLE_ARTIFACT]).predictor(
-            device=resolve_device(config.get("device") or None)
+            device=resolve_device(config.get("device"))
         )
 
     @property
