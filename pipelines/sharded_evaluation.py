@@ -70,7 +70,7 @@ def score_shard(
     settings: EvaluationSettings,
 ) -> ScoredImages:
     """Score the test images of one shard manifest (every input is read from disk, so it runs on any worker)."""
-    from filo.boxes.artifact import load_boxes
+    from filo.boxes.source import ArtifactBoxes
     from filo.data.manifest import read_manifest
     from filo.descriptions import load_descriptions
     from filo.device import resolve_device
@@ -80,8 +80,7 @@ def score_shard(
         _load_model(model_path, settings),
         read_manifest(shard_manifest_path),
         load_descriptions(descriptions_path),
-        boxes=load_boxes(boxes_path) if boxes_path is not None else None,
-        box_rule=settings.box_rule,
+        boxes=ArtifactBoxes.load(boxes_path, rule=settings.box_rule) if boxes_path is not None else None,
         batch_size=settings.batch_size,
         num_workers=settings.num_workers,
         device=resolve_device(settings.device),

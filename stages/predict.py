@@ -43,11 +43,11 @@ def predict_images(
     Both detector paths enable live Grounding DINO boxes (position + suppression).
     """
     from filo.boxes.rules import AUTHORS_RULES
+    from filo.boxes.source import DetectorBoxes
     from filo.device import resolve_device
     from filo.errors import FiloError
     from filo.evaluation.verdict import read_verdict
     from filo.prediction import collect_images
-    from filo.prediction.detection import LiveBoxes
     from filo.registry.loading import open_predictor
 
     if threshold is not None and verdict is not None:
@@ -61,8 +61,8 @@ def predict_images(
     boxes = None
     if detector_config is not None:
         rules = dataclasses.replace(AUTHORS_RULES, image_size=box_image_size or AUTHORS_RULES.image_size)
-        boxes = LiveBoxes.load(detector_config, detector_checkpoint, text_encoder=text_encoder,
-                               device=device, rules=rules)
+        boxes = DetectorBoxes.load(detector_config, detector_checkpoint, text_encoder=text_encoder,
+                                   device=device, rules=rules)
     with tempfile.TemporaryDirectory(prefix="filo-model-") as download_dir:
         predictor = open_predictor(model, descriptions=descriptions, threshold=threshold, boxes=boxes,
                                    device=device, download_dir=download_dir)

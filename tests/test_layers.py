@@ -33,8 +33,8 @@ ALLOWED: dict[str, set[str]] = {
                                "filo.descriptions", "filo.boxes", "filo.model"},
     "filo.prediction": BASE | {"filo.io", "filo.device", "filo.vocabulary", "filo.data", "filo.descriptions",
                                "filo.boxes", "filo.model"},
-    "filo.registry": BASE | {"filo.io", "filo.device", "filo.tracking", "filo.descriptions", "filo.evaluation",
-                             "filo.prediction", "filo.model"},
+    "filo.registry": BASE | {"filo.io", "filo.device", "filo.tracking", "filo.descriptions", "filo.boxes",
+                             "filo.evaluation", "filo.prediction", "filo.model"},
     "filo.stages": None,  # the CLI modules: any package (their reach is limited below where it matters)
     "filo.cli": BASE | {"filo.stages"},
 }

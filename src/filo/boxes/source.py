@@ -22,8 +22,16 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from filo.boxes.artifact import ImageBoxes, load_boxes
+from filo.boxes.detector import load_detector, load_detector_image
 from filo.boxes.geometry import Rule, check_rule, keep_mask
-from filo.boxes.rules import AUTHORS_RULES, GENERAL_WORDS, BoxRules, ImageDecision, build_caption, decide_image
+from filo.boxes.rules import (
+    AUTHORS_RULES,
+    GENERAL_WORDS,
+    BoxRules,
+    ImageDecision,
+    build_caption,
+    decide_image,
+)
 from filo.errors import FiloError
 
 if TYPE_CHECKING:
@@ -138,14 +146,10 @@ class DetectorBoxes:
         rules: BoxRules = AUTHORS_RULES,
     ) -> DetectorBoxes:
         """Build the detector from a Grounding DINO config and checkpoint (see `filo.boxes.detector`)."""
-        from filo.boxes.detector import load_detector  # groundingdino/transformers: only when a detector is used
-
         return cls(load_detector(config_path, checkpoint_path, text_encoder=text_encoder, device=device), rules)
 
     def boxes_for(self, images: Sequence[ImageRef], descriptions: Sequence[str]) -> list[ImageBoxes]:
         """Detect each image on its own (one forward pass per image, as `filo predict` always has)."""
-        from filo.boxes.detector import load_detector_image
-
         return [
             decision_boxes(decide_images(self.detector, [load_detector_image(image.path, self.rules.image_size)],
                                          descriptions, self.rules)[0])

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from filo.boxes.artifact import ImageBoxes
+    from filo.boxes.source import ArtifactBoxes
     from filo.descriptions import CategoryDescriptions
     from filo.evaluation.scoring import ScoredImages
     from filo.model.config import FiLoConfig
@@ -101,7 +102,7 @@ class _Inputs:
     manifest: pd.DataFrame
     model: FiLo
     descriptions: Mapping[str, CategoryDescriptions]
-    boxes: Mapping[str, ImageBoxes] | None
+    boxes: ArtifactBoxes | None
 
 
 def dataset_name(manifest: pd.DataFrame) -> str:
@@ -111,7 +112,7 @@ def dataset_name(manifest: pd.DataFrame) -> str:
 
 def _load_inputs(paths: Mapping[str, Path | None], settings: EvaluationSettings) -> _Inputs:
     """Read the inputs and check, before any scoring, the zero-shot protocol and the threshold rule."""
-    from filo.boxes.artifact import load_boxes
+    from filo.boxes.source import ArtifactBoxes
     from filo.data.manifest import read_manifest
     from filo.descriptions import load_descriptions
     from filo.model.checkpoint import load_checkpoint
@@ -124,7 +125,7 @@ def _load_inputs(paths: Mapping[str, Path | None], settings: EvaluationSettings)
     check_zero_shot(model.config.provenance, test["category"].unique(), allow_overlap=settings.allow_overlap,
                     model_name=str(paths["model"]))
     check_rule_applicable(settings.threshold_rule, test["label"].to_numpy(), settings.target_fpr)
-    boxes = load_boxes(paths["boxes"]) if paths["boxes"] is not None else None
+    boxes = ArtifactBoxes.load(paths["boxes"], rule=settings.box_rule) if paths["boxes"] is not None else None
     if boxes is None:
         logger.warning("no --boxes: positions are averaged and nothing is suppressed (not the paper protocol)")
     if not manifest.attrs["has_masks"]:
@@ -206,7 +207,7 @@ def evaluate(
     paths = input_paths(model_path, manifest_path, descriptions_path, boxes_path)
     inputs = _load_inputs(paths, settings)
     scored = score_manifest(inputs.model, inputs.manifest, inputs.descriptions, boxes=inputs.boxes,
-                            box_rule=settings.box_rule, batch_size=settings.batch_size,
+                            batch_size=settings.batch_size,
                             num_workers=settings.num_workers, device=resolve_device(settings.device))
     return finish_evaluation(scored, inputs.manifest, out_dir, config=inputs.model.config, paths=paths,
-                             boxes=inputs.boxes, settings=settings)
+                             boxes=inputs.boxes.by_image if inputs.boxes is not None else None, settings=settings)

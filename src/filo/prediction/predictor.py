@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from filo.boxes.source import BoxSource, ImageRef, positions_and_masks
 from filo.errors import FiloError
 from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import CandidateModel, choose_candidate, default_candidate
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from filo.model.filo import FiLo
-    from filo.prediction.detection import LiveBoxes
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Predictor:
         descriptions: DescriptionLookup,
         *,
         default: CandidateModel | None = None,
-        boxes: LiveBoxes | None = None,
+        boxes: BoxSource | None = None,
         device: str = "cpu",
     ) -> None:
         self.candidates = list(candidates)
@@ -150,8 +150,9 @@ class Predictor:
         if readable:
             images = torch.stack([view.to_tensor(views[slot]) for slot in readable]).to(self.device)
             if self.boxes is not None:
-                positions, keep = self.boxes.find(
-                    [paths[slot] for slot in readable],
+                positions, keep = positions_and_masks(
+                    self.boxes,
+                    [ImageRef(image_id=paths[slot], path=paths[slot]) for slot in readable],
                     self.descriptions.find(category).descriptions,
                     model.config.image_size,
                 )

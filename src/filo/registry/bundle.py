@@ -39,7 +39,7 @@ from filo.prediction.models import CandidateModel, default_candidate
 from filo.prediction.predictor import Predictor
 
 if TYPE_CHECKING:
-    from filo.prediction.detection import LiveBoxes
+    from filo.boxes.source import BoxSource
 
 BUNDLE_FILE = "bundle.json"
 SCHEMA_VERSION = 1
@@ -152,7 +152,7 @@ class Bundle:
         *,
         descriptions: str | os.PathLike | None = None,
         threshold: float | None = None,
-        boxes: LiveBoxes | None = None,
+        boxes: BoxSource | None = None,
         device: str = "cpu",
     ) -> Predictor:
         """A predictor over this bundle's directions.

@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filo.errors import FiloError
 from filo.prediction.descriptions import DescriptionLookup
-from filo.prediction.detection import LiveBoxes
 from filo.prediction.models import CandidateModel
 from filo.prediction.predictor import Predictor
 from filo.registry.bundle import BUNDLE_FILE, read_bundle
+
+if TYPE_CHECKING:
+    from filo.boxes.source import BoxSource
 
 DEFAULT_MODEL_URI = "models:/filo@champion"
 MODELS_SCHEME = "models:/"
@@ -78,7 +80,7 @@ def open_predictor(
     *,
     descriptions: str | os.PathLike | None = None,
     threshold: float | None = None,
-    boxes: LiveBoxes | None = None,
+    boxes: BoxSource | None = None,
     device: str = "cpu",
     download_dir: str | os.PathLike | None = None,
 ) -> Predictor:
