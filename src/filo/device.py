@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from filo.errors import FiloError
 
 AUTO = "auto"
@@ -15,8 +17,6 @@ def resolve_device(device: str | None = AUTO) -> str:
     device torch knows; asking for CUDA (or a CUDA index) that this machine lacks is a
     FiloError instead of a failure deep inside the first forward pass.
     """
-    import torch  # heavy: kept out of the CLI's start-up imports
-
     if device is None or device == "" or device == AUTO:
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:

@@ -22,7 +22,7 @@ import numpy as np
 from filo.vocabulary import POSITIONS
 
 if TYPE_CHECKING:
-    import torch
+    import torch  # kept lazy: geometry is imported at CLI start-up
 
 Rule = Literal["authors", "sane"]
 RULES: tuple[str, ...] = ("authors", "sane")
@@ -85,7 +85,7 @@ def keep_mask(
     one image). No boxes gives an all-False mask (the whole map is scaled, as the
     authors do).
     """
-    import torch
+    import torch  # kept lazy: geometry is imported at CLI start-up
 
     check_rule(rule)
     boxes = np.asarray(boxes_xyxy_normalized, dtype=np.float32).reshape(-1, 4)

@@ -17,9 +17,10 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
+import torch
 
 from filo.boxes.artifact import ImageBoxes, load_boxes
 from filo.boxes.detector import load_detector, load_detector_image
@@ -33,9 +34,6 @@ from filo.boxes.rules import (
     decide_image,
 )
 from filo.errors import FiloError
-
-if TYPE_CHECKING:
-    import torch
 
 
 @dataclass(frozen=True)
@@ -74,8 +72,6 @@ def decide_images(
     Images of identical shape share a forward pass (in input order), so no padding changes
     the model's output.
     """
-    import torch
-
     caption = build_caption(descriptions)
     decode_phrase = detector.phrase_decoder(caption)
     match_words = (*descriptions, *GENERAL_WORDS)
@@ -161,8 +157,6 @@ def positions_and_masks(
     source: BoxSource, images: Sequence[ImageRef], descriptions: Sequence[str], size: int
 ) -> tuple[list[str | None], torch.Tensor]:
     """Per image: its position (None: average all) and a [B, size, size] mask of its matched boxes."""
-    import torch
-
     found = source.boxes_for(images, descriptions)
     masks = [keep_mask(entry.boxes, size, size, rule=source.rule) for entry in found]
     return [entry.position for entry in found], torch.stack(masks)

@@ -109,7 +109,7 @@ def resolve_descriptions(
 
     Raises FiloError naming every category no source could describe, and how to provide descriptions.
     """
-    from tqdm import tqdm
+    from tqdm import tqdm  # kept lazy: imported at CLI start-up
 
     order = validate_source_order(source_order)
     categories = sorted(set(categories))

@@ -12,8 +12,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+from tqdm import tqdm
+
 from filo.boxes.source import BoxSource, ImageRef, positions_and_masks
+from filo.data.images import load_rgb
 from filo.errors import FiloError
+from filo.model.checkpoint import load_checkpoint
 from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import CandidateModel, choose_candidate, default_candidate
 from filo.prediction.overlay import ModelView, overlay_path, write_overlay
@@ -88,8 +93,6 @@ class Predictor:
 
     def _model_for(self, category: str) -> tuple[CandidateModel, FiLo]:
         """The chosen checkpoint for `category`, loaded once and prepared with its descriptions."""
-        from filo.model.checkpoint import load_checkpoint
-
         candidate = choose_candidate(self.candidates, category, default=self.default)
         if candidate.name not in self._models:
             logger.info("loading model %s from %s", candidate.name, candidate.checkpoint)
@@ -110,8 +113,6 @@ class Predictor:
         progress: bool = True,
     ) -> Iterator[ImagePrediction]:
         """Predict images of raw `category` in batches, writing overlays to `out_dir`; yields in input order."""
-        from tqdm import tqdm
-
         if batch_size < 1:
             raise FiloError(f"batch size must be at least 1, got {batch_size}")
         candidate, model = self._model_for(category)
@@ -132,10 +133,6 @@ class Predictor:
         out_dir: Path,
     ) -> Iterator[ImagePrediction]:
         """One forward pass over the readable images of `paths`; unreadable ones get an error result."""
-        import torch
-
-        from filo.data.images import load_rgb
-
         views: dict[int, Image.Image] = {}
         errors: dict[int, str] = {}
         for slot, path in enumerate(paths):

@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from filo.descriptions import load_descriptions
 from filo.errors import FiloError
+from filo.evaluation.verdict import read_verdict
 from filo.io import atomic_path, atomic_write_text, read_json_document
 from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import CandidateModel, default_candidate
@@ -104,9 +106,6 @@ def read_metrics_document(path: str | os.PathLike) -> dict[str, Any]:
 
 def inspect_direction(files: DirectionFiles) -> Direction:
     """Read and cross-check one direction's files (checkpoint provenance, metrics, verdict, descriptions)."""
-    from filo.descriptions import load_descriptions
-    from filo.evaluation.verdict import read_verdict
-
     checkpoint = CandidateModel.from_checkpoint(files.checkpoint)
     if not checkpoint.train_dataset:
         raise FiloError(
@@ -142,8 +141,6 @@ class Bundle:
 
     def description_artifacts(self) -> list[Mapping]:
         """The descriptions artifacts of all directions (default direction last, so it wins on a clash)."""
-        from filo.descriptions import load_descriptions
-
         order = sorted(self.directions, key=lambda name: name == self.default_direction)
         return [load_descriptions(self.directions[name].files.descriptions) for name in order]
 

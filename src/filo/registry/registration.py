@@ -18,10 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mlflow
+
 from filo.io import atomic_write_text
 from filo.registry.bundle import DirectionFiles, inspect_direction, write_bundle
 from filo.registry.lineage import Lineage, collect_lineage
 from filo.registry.promotion import Gate, PromotionDecision, metric_tags, promote
+from filo.registry.pyfunc import log_bundle_model
+from filo.tracking import start_run, tracking_uri
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +79,6 @@ def register_bundle(
     `gate` defaults to the mean of image and pixel AUROC. `out` (optional) receives the
     result as JSON, written atomically (e.g. a DVC out).
     """
-    import mlflow
-
-    from filo.registry.pyfunc import log_bundle_model
-    from filo.tracking import start_run, tracking_uri
-
     gate = gate or Gate()
     directions = [inspect_direction(files) for files in direction_files]
     values = {d.name: gate.value(d.mean_metrics, where=f"metrics file {d.files.metrics}") for d in directions}

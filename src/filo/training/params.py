@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from filo.errors import FiloError
 from filo.model.config import PRESETS as MODEL_PRESETS
 
@@ -131,8 +133,6 @@ def load_train_params(path: str | os.PathLike | None, **overrides: Any) -> Train
 
     Overrides whose value is None are ignored (unset command-line options).
     """
-    import yaml
-
     values: dict[str, Any] = {}
     source = "defaults"
     if path is not None:

@@ -28,7 +28,7 @@ from filo.device import resolve_device
 from filo.errors import FiloError
 from filo.io import sha256_file
 from filo.model.checkpoint import load_checkpoint, load_trainable_weights, read_payload, save_checkpoint
-from filo.model.config import FiLoConfig, TrainingProvenance
+from filo.model.config import FiLoConfig, TrainingProvenance, preset_config
 from filo.model.filo import FiLo
 from filo.training.determinism import (
     capture_rng_state,
@@ -62,8 +62,6 @@ class TrainResult:
 
 def _base_config(params: TrainParams, init: Path | None) -> FiLoConfig:
     """The untrained model's config: `init`'s when given, else the params' preset + overrides."""
-    from filo.model.config import preset_config
-
     if init is None:
         return preset_config(params.model_preset, params.model_overrides)
     payload = read_payload(init)
