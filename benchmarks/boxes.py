@@ -2,8 +2,9 @@
 
 Measures (a) the stage's throughput in images/s (image loading + batched inference +
 rules + shard/artifact writing), and (b) what an evaluation loop spends getting the
-boxes of every image: from the cache (``load_boxes`` once + per-image lookup, keep mask
-and position) versus running the detector inline per image as the reference code does.
+boxes of every image through the one box-source interface: from the cache
+(``ArtifactBoxes``: load once + per-image lookup, keep mask and position) versus running the
+detector inline per image (``DetectorBoxes``) as the reference code does.
 
     python benchmarks/boxes.py --images 16 --image-size 518 --json bench.json
 """
@@ -14,19 +15,20 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from filo.boxes.artifact import load_boxes
-from filo.boxes.detector import default_device, load_detector, load_detector_image
+from filo.boxes.detector import load_detector, load_detector_image
 from filo.boxes.extract import extract_boxes
-from filo.boxes.geometry import keep_mask
-from filo.boxes.rules import GENERAL_WORDS, BoxRules, build_caption, decide_image
+from filo.boxes.rules import BoxRules, build_caption
+from filo.boxes.source import ArtifactBoxes, BoxSource, DetectorBoxes, ImageRef, positions_and_masks
 from filo.boxes.tiny import CHECKPOINT_FILE, CONFIG_FILE, TEXT_ENCODER_DIR, make_tiny_detector
 from filo.data.manifest import write_manifest
+from filo.device import resolve_device
 
 CATEGORY = "woven_fabric"
 DESCRIPTIONS = ["scratch", "hole", "colour stain", "crack"]
@@ -54,28 +56,12 @@ def write_benchmark_dataset(root: Path, n_images: int, side: int) -> tuple[Path,
     return manifest, descriptions, paths
 
 
-def time_cached_lookup(boxes_path: Path, image_ids: list[str], map_size: int) -> float:
-    """Seconds to load the cache and get keep mask + position of every image."""
+def time_box_source(open_source: Callable[[], BoxSource], images: list[ImageRef], map_size: int) -> float:
+    """Seconds to open a box source and get the position and keep mask of every image, one at a time."""
     start = time.perf_counter()
-    cache = load_boxes(boxes_path)
-    for image_id in image_ids:
-        entry = cache[image_id]
-        keep_mask(entry.boxes, map_size, map_size)
-        _ = entry.position
-    return time.perf_counter() - start
-
-
-def time_inline_detection(detector, paths: list[Path], rules: BoxRules) -> float:
-    """Seconds to run the detector and the rules per image (batch size 1), as the reference evaluation does."""
-    caption = build_caption(DESCRIPTIONS)
-    decode = detector.phrase_decoder(caption)
-    words = (*DESCRIPTIONS, *GENERAL_WORDS)
-    start = time.perf_counter()
-    for path in paths:
-        probs, boxes = detector.predict(load_detector_image(path, rules.image_size)[None], caption)
-        decision = decide_image(probs[0], boxes[0], decode, words, rules)
-        matched = np.array([box.xyxy for box in decision.kept if box.matched]).reshape(-1, 4)
-        keep_mask(matched, rules.image_size, rules.image_size)
+    source = open_source()
+    for image in images:
+        positions_and_masks(source, [image], DESCRIPTIONS, map_size)
     return time.perf_counter() - start
 
 
@@ -91,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rules = BoxRules(image_size=args.image_size)
-    device = args.device or default_device()
+    device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         tiny = make_tiny_detector(root / "tiny", texts=DESCRIPTIONS)
@@ -105,11 +91,12 @@ def main() -> None:
         boxes_path = extract_boxes(manifest, descriptions, root / "boxes.parquet", detector, rules=rules,
                                    batch_size=args.batch_size)
         extraction_s = time.perf_counter() - start
-        image_ids = [f"{CATEGORY}/test/scratch/{index:03d}.png" for index in range(args.images)]
+        images = [ImageRef(f"{CATEGORY}/test/scratch/{index:03d}.png", str(path)) for index, path in enumerate(paths)]
         results = {
             "images_per_s": args.images / extraction_s,
-            "eval_with_cache_s": time_cached_lookup(boxes_path, image_ids, args.image_size),
-            "eval_inline_s": time_inline_detection(detector, paths, rules),
+            "eval_with_cache_s": time_box_source(lambda: ArtifactBoxes.load(boxes_path, rule=rules.rule), images,
+                                                 args.image_size),
+            "eval_inline_s": time_box_source(lambda: DetectorBoxes(detector, rules), images, args.image_size),
         }
     print(f"device={device} images={args.images} image_size={args.image_size} batch_size={args.batch_size}")
     for name, value in results.items():

@@ -80,7 +80,8 @@ def sharded_evaluation_flow(stage: Stage, root: Path, params_file: Path, shards:
         futures = [tasks.score_part_task.submit({**paths, "manifest": shard}, settings) for shard in shard_manifests]
         scored = tasks.merge_scored_task([future.result() for future in futures])
         result = finish_evaluation(scored, inputs.manifest, out_dir, config=inputs.model.config, paths=paths,
-                                   boxes=inputs.boxes, settings=settings)
+                                   boxes=inputs.boxes.by_image if inputs.boxes is not None else None,
+                                   settings=settings)
     shutil.rmtree(work_dir)
     return result.metrics.mean
 

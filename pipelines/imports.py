@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import filo
@@ -113,3 +113,57 @@ def repository_paths(modules: Iterable[str]) -> list[str]:
         else:
             paths.add(relative.as_posix())
     return sorted(paths)
+
+
+def all_modules() -> list[str]:
+    """Every filo module of this checkout (src/filo, stages/, pipelines/), by dotted name."""
+    modules = set()
+    roots = {"filo": SOURCE_ROOT, **_MAPPED_PACKAGES}
+    for package, folder in roots.items():
+        for path in folder.rglob("*.py"):
+            parts = path.relative_to(folder).with_suffix("").parts
+            parts = parts[:-1] if parts[-1] == "__init__" else parts
+            name = ".".join((package, *parts))
+            if module_file(name) == path:  # skips files shadowed by a mapped package (none today)
+                modules.add(name)
+    return sorted(modules)
+
+
+def package_of(module: str) -> str:
+    """The first-level package a module belongs to ("filo.model.text" -> "filo.model"; "filo.io" -> "filo.io")."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_graph() -> dict[str, dict[str, set[str]]]:
+    """Package -> {imported package: the edges "module -> module" that make the dependency}, over all modules."""
+    packages: dict[str, dict[str, set[str]]] = {}
+    for module in all_modules():
+        source = package_of(module)
+        packages.setdefault(source, {})
+        for target in direct_imports(module):
+            if package_of(target) != source:
+                packages[source].setdefault(package_of(target), set()).add(f"{module} -> {target}")
+    return packages
+
+
+def find_cycle(edges: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """One cycle of a directed graph as [a, b, ..., a], or None when it is acyclic."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(edges.get(node, ())):
+            if state.get(target) == 1:
+                return [*path[path.index(target):], target]
+            if target not in state and (found := visit(target)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (found := visit(node)):
+            return found
+    return None

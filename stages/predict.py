@@ -13,12 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from filo.prediction.run import DEFAULT_OUT_DIR
-
 
 def run(args: argparse.Namespace) -> int:
     """CLI entry: print one JSON object per image; exit code 1 when any image could not be read."""
-    from filo.prediction.run import predict_images
+    from filo.registry.predict import predict_images
 
     failed = 0
     for prediction in predict_images(
@@ -68,8 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     boxes.add_argument("--detector-checkpoint", type=Path, help="Grounding DINO checkpoint")
     boxes.add_argument("--text-encoder", help="local BERT folder of the detector's text encoder")
     boxes.add_argument("--box-image-size", type=int, help="detector input size (default: 518, as the authors)")
-    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR,
-                        help="folder for the heat-map overlays (default: %(default)s)")
+    parser.add_argument("--out-dir", type=Path,
+                        help="folder for the heat-map overlays (default: predictions/)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: %(default)s)")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     parser.set_defaults(func=run)

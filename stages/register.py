@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from filo.registry.registration import RegisterSettings
+from filo.registry.settings import RegisterSettings
 from filo.settings import (
     InputPath,
     OutputPath,

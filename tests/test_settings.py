@@ -119,6 +119,16 @@ def test_only_given_flags_override_the_params_file(tmp_path):
     assert settings_overrides(_parser().parse_args([]), Example) == {}
 
 
+def test_an_optional_field_is_unset_with_none_on_the_command_line(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("example: {path: some/where}\n")
+    overrides = settings_overrides(_parser().parse_args(["--path", "none"]), Example)
+    assert overrides == {"path": None}
+    assert load_settings(Example, params, overrides).path is None
+    assert load_settings(Example, params, settings_overrides(_parser().parse_args([]), Example)).path == Path(
+        "some/where")
+
+
 def test_mapping_values_build_nested_settings_and_keep_objects():
     assert settings_from_mapping(Example, {"inner": Inner(5)}).inner == Inner(5)
     assert settings_from_mapping(Example, {"path": None}).path is None

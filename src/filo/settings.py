@@ -26,7 +26,7 @@ import os
 import sys
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -224,10 +224,26 @@ def _dest(prefix: str, name: str) -> str:
     return "settings__" + (prefix + name)
 
 
-def _argument_type(hint: Any) -> tuple[dict[str, Any], str]:
+_UNSET = object()
+"""What an optional field's flag parses 'none' to: an explicit None (an absent flag stays None: not given)."""
+
+
+def _or_none(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A flag type for an optional field: 'none' means None, anything else is parsed by `parse`."""
+
+    def convert(text: str) -> Any:
+        return _UNSET if text.strip().lower() in ("none", "null") else parse(text)
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
+def _argument_type(hint: Any, optional: bool = False) -> tuple[dict[str, Any], str]:
     """argparse keywords for a field type, and a word for the help's value format."""
     import yaml
 
+    if optional and hint in (int, float, str, Path):
+        return {"type": _or_none(str if hint is Path else hint)}, "'none' to unset"
     if hint is bool:
         return {"action": argparse.BooleanOptionalAction}, ""
     if typing.get_origin(hint) is typing.Literal:
@@ -255,12 +271,12 @@ def add_settings_arguments(
     for field in _fields(cls):
         if not field.init or field.name in exclude:
             continue
-        hint, _ = _strip_optional(hints[field.name])
+        hint, optional = _strip_optional(hints[field.name])
         if _is_settings(hint):
             group = parser.add_argument_group(f"{field.name} ({hint.__name__})", docs.get(field.name))
             add_settings_arguments(group, hint, prefix=f"{prefix}{field.name}_")
             continue
-        keywords, form = _argument_type(hint)
+        keywords, form = _argument_type(hint, optional)
         default = field.default if field.default is not dataclasses.MISSING else (
             field.default_factory() if field.default_factory is not dataclasses.MISSING else None)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
@@ -285,7 +301,7 @@ def settings_overrides(args: argparse.Namespace, cls: type, *, prefix: str = "")
             continue
         value = getattr(args, _dest(prefix, field.name), None)
         if value is not None:
-            overrides[field.name] = value
+            overrides[field.name] = None if value is _UNSET else value
     return overrides
 
 

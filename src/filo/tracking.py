@@ -62,7 +62,7 @@ def _existing_run_id(client: Any, run_id: str | None) -> str | None:
     """`run_id` when that run exists in the current store, else None."""
     if run_id is None:
         return None
-    from mlflow.exceptions import MlflowException
+    from mlflow.exceptions import MlflowException  # kept lazy: imported at CLI start-up
 
     try:
         client.get_run(run_id)
@@ -81,7 +81,7 @@ def start_run(experiment: str, run_name: str | None = None,
     `run_id` reopens an earlier run (e.g. a resumed training) when the store still has it;
     otherwise a new run starts.
     """
-    import mlflow
+    import mlflow  # kept lazy: imported at CLI start-up
 
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
@@ -111,7 +111,7 @@ def log_file_artifact(path: str | os.PathLike, artifact_path: str | None = None)
 
     The tag is `sha256.<file name>`; returns the hex digest.
     """
-    import mlflow
+    import mlflow  # kept lazy: imported at CLI start-up
 
     file_path = Path(path)
     digest = sha256_file(file_path)
@@ -171,8 +171,8 @@ def _git(args: list[str], cwd: Path) -> str | None:
 
 def _log_dataset(role: str, path: Path, digest: str) -> None:
     import mlflow
-    from mlflow.data.sources import LocalArtifactDatasetSource
     from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
 
     dataset = MetaDataset(LocalArtifactDatasetSource(path.as_posix()), name=path.as_posix(), digest=digest)
     mlflow.log_input(dataset, context=role)

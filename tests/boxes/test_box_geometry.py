@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from filo.boxes.geometry import POSITIONS, cell_bounds, inclusive_cell_ranges, keep_mask, position_of
+from filo.boxes.geometry import cell_bounds, inclusive_cell_ranges, keep_mask, position_of
+from filo.vocabulary import POSITIONS
 
 
 def test_positions_are_in_the_canonical_prompt_order():

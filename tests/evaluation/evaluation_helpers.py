@@ -8,15 +8,17 @@ import torch
 
 from filo.boxes.artifact import rows_to_table, write_boxes_table
 from filo.model.checkpoint import save_checkpoint
-from filo.model.config import FiLoConfig
+from filo.model.config import FiLoConfig, TrainingProvenance
 from filo.model.filo import FiLo
 
 
-def write_tiny_checkpoint(path: Path, **extra) -> Path:
-    """An untrained tiny FiLo checkpoint (fixed seed) whose config carries `extra`."""
+def write_tiny_checkpoint(path: Path, trained_categories: list[str] | None = None) -> Path:
+    """An untrained tiny FiLo checkpoint (fixed seed), recording `trained_categories` as its provenance if given."""
+    provenance = (TrainingProvenance(train_dataset="synth_mvtec", trained_categories=tuple(trained_categories))
+                  if trained_categories is not None else None)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        save_checkpoint(FiLo(FiLoConfig.tiny(extra=extra)), path)
+        save_checkpoint(FiLo(FiLoConfig.tiny(provenance=provenance)), path)
     return path
 
 

@@ -30,7 +30,7 @@ def tracking_uri(tmp_path_factory) -> str:
 def logged(tiny_inputs, tracking_uri, tmp_path_factory):
     """One evaluation logged to MLflow: (result, out_dir, mlflow run, checkpoint path)."""
     root = tmp_path_factory.mktemp("logged")
-    model = write_tiny_checkpoint(root / "model.pt", trained_categories=["capsule_blob"], git_commit="abc123")
+    model = write_tiny_checkpoint(root / "model.pt", trained_categories=["capsule_blob"])
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         result = evaluate(model, tiny_inputs.manifest, tiny_inputs.descriptions, root / "out",
@@ -50,7 +50,8 @@ def test_run_holds_metrics_params_and_provenance(logged, tiny_inputs):
     assert run.data.metrics["verdict/threshold"] == pytest.approx(result.verdict.threshold)
     assert run.data.tags["model.sha256"] == sha256_file(model)
     assert run.data.tags["manifest.sha256"] == sha256_file(tiny_inputs.manifest)
-    assert run.data.tags["model.extra.git_commit"] == "abc123"
+    assert run.data.tags["model.provenance.train_dataset"] == "synth_mvtec"
+    assert run.data.tags["model.provenance.trained_categories"] == "['capsule_blob']"
     assert run.data.tags["filo.stage"] == "evaluate"
     assert run.data.params["threshold_rule"] == "f1"
     assert run.data.params["model.clip_name"] == "filo-tiny"

@@ -104,7 +104,7 @@ def test_tables_and_plots_are_complete(evaluated):
 def test_model_trained_on_the_target_categories_is_refused(tiny_inputs, tmp_path, capsys):
     model = write_tiny_checkpoint(tmp_path / "trained.pt", trained_categories=["round_part", "pcb1"])
     code = main(["evaluate", "--model", str(model), "--manifest", str(tiny_inputs.manifest),
-                 "--descriptions", str(tiny_inputs.descriptions), "--out-dir", str(tmp_path / "out"), "--no-mlflow"])
+                 "--descriptions", str(tiny_inputs.descriptions), "--out-dir", str(tmp_path / "out"), "--experiment", "none"])
     assert code == 2
     assert "trained on ['round_part']" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
@@ -115,7 +115,7 @@ def test_allow_overlap_evaluates_and_no_masks_means_image_level_only(tiny_inputs
     out_dir = tmp_path / "out"
     code = main(["evaluate", "--model", str(model), "--manifest", str(tiny_inputs.manifest_without_masks),
                  "--descriptions", str(tiny_inputs.descriptions), "--out-dir", str(out_dir), "--allow-overlap",
-                 "--threshold-rule", "fpr", "--target-fpr", "0.0", "--gallery-size", "0", "--no-mlflow"])
+                 "--threshold-rule", "fpr", "--target-fpr", "0.0", "--gallery-size", "0", "--experiment", "none"])
     assert code == 0
     document = json.loads((out_dir / "metrics.json").read_text())
     assert document["pixel_metrics"] is False

@@ -4,35 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from filo.boxes.geometry import POSITIONS
 from filo.model.prompts import (
     abnormal_prompt_row,
     abnormal_prompt_texts,
     abnormal_states,
     context_prefix,
     normal_prompt_texts,
-    prompt_category_name,
 )
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("metal_nut", "metal nut"),
-        ("pipe_fryum", "pipe fryum"),
-        ("bottle", "bottle"),
-        ("pcb1", "pcb"),
-        ("pcb4", "pcb"),
-        ("macaroni1", "macaroni"),
-        ("macaroni2", "macaroni"),
-        ("pcb5", "pcb5"),
-        ("macaroni3", "macaroni3"),
-        ("capsules", "capsules"),
-        ("round_part", "round part"),
-    ],
-)
-def test_prompt_category_name_maps_only_the_authors_families(raw: str, expected: str) -> None:
-    assert prompt_category_name(raw) == expected
+from filo.vocabulary import POSITIONS
 
 
 def test_normal_prompts_are_placeholders_then_state() -> None:

@@ -8,19 +8,23 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import yaml
 from filo.pipelines import tasks
+from filo.pipelines.dag import pipeline_stages
 
 from filo.data.synthetic import generate_dataset, pack_archive
 
 
 def test_network_tasks_back_off_exponentially_and_local_tasks_fail_fast():
-    for network_task in (tasks.download_task, tasks.describe_task):
-        assert network_task.retries == tasks.NETWORK_RETRIES
-        delays = network_task.retry_delay_seconds
-        assert delays == [tasks.NETWORK_BACKOFF_S * 2**attempt for attempt in range(tasks.NETWORK_RETRIES)]
-        assert network_task.retry_jitter_factor > 0
-    for local_task in (tasks.index_task, tasks.boxes_task, tasks.score_shard_task, tasks.train_task):
+    network_task = tasks.network_stage_task
+    assert network_task.retries == tasks.NETWORK_RETRIES
+    delays = network_task.retry_delay_seconds
+    assert delays == [tasks.NETWORK_BACKOFF_S * 2**attempt for attempt in range(tasks.NETWORK_RETRIES)]
+    assert network_task.retry_jitter_factor > 0
+    for local_task in (tasks.stage_task, tasks.boxes_task, tasks.score_part_task):
         assert local_task.retries == 0
+    assert {stage.name for stage in pipeline_stages() if stage.network} == {
+        "dataset_mvtec", "dataset_visa", "describe_mvtec", "describe_visa"}
 
 
 class _FlakyArchiveServer:
@@ -74,13 +78,17 @@ def test_a_download_that_fails_twice_succeeds_on_the_task_retries(prefect_server
     from prefect import flow
 
     server, sha256 = flaky_archive
-    download = tasks.download_task.with_options(retry_delay_seconds=0)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"data": {"source": "download", "urls": {"mvtec": server.url},
+                                               "sha256": {"mvtec": sha256}}}))
+    [stage] = [stage for stage in pipeline_stages() if stage.name == "dataset_mvtec"]
+    download = tasks.network_stage_task.with_options(retry_delay_seconds=0)
 
     @flow
     def download_flow():
-        return download("mvtec", tmp_path / "raw", url=server.url, sha256=sha256)
+        download(stage, tmp_path / "run", params)
 
-    dataset_dir = download_flow()
+    download_flow()
 
     assert server.requests == 3
-    assert (dataset_dir / "round_part" / "train" / "good").is_dir()
+    assert (tmp_path / "run" / "data" / "datasets" / "mvtec" / "round_part" / "train" / "good").is_dir()

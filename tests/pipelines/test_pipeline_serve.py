@@ -27,7 +27,6 @@ def test_the_command_line_defaults_to_a_nightly_demo_run_with_absolute_paths(tmp
     assert flow_parameters(args) == {
         "params_file": str(tmp_path / "params.yaml"),
         "root": str(tmp_path / "runs" / "prefect"),
-        "source": "synthetic",
         "shards": 2,
         "workers": 2,
     }

@@ -20,10 +20,11 @@ def save_tiny_checkpoint(path: Path, *, train_dataset: str, trained_categories: 
     import torch
 
     from filo.model.checkpoint import save_checkpoint
-    from filo.model.config import FiLoConfig
+    from filo.model.config import FiLoConfig, TrainingProvenance
     from filo.model.filo import FiLo
 
-    config = FiLoConfig.tiny(extra={"train_dataset": train_dataset, "trained_categories": trained_categories})
+    provenance = TrainingProvenance(train_dataset=train_dataset, trained_categories=tuple(trained_categories))
+    config = FiLoConfig.tiny(provenance=provenance)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         save_checkpoint(FiLo(config), path)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from filo.cli import main
-from filo.prediction.run import predict_images
+from filo.registry.predict import predict_images
 
 from .builders import VISA_CATEGORY, write_images
 

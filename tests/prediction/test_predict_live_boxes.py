@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from filo.boxes.geometry import POSITIONS
 from filo.boxes.rules import BoxRules
+from filo.boxes.source import DetectorBoxes, ImageRef, positions_and_masks
 from filo.boxes.tiny import CHECKPOINT_FILE, CONFIG_FILE, TEXT_ENCODER_DIR, make_tiny_detector
 from filo.cli import main
 from filo.descriptions.defaults import load_shipped_defaults
-from filo.prediction.detection import LiveBoxes
+from filo.vocabulary import POSITIONS
 
 from .builders import VISA_CATEGORY, write_images
 
@@ -24,9 +24,10 @@ def detector_dir(tmp_path_factory):
 
 def test_live_boxes_give_positions_and_keep_masks_at_the_map_size(detector_dir, tmp_path):
     images = write_images(tmp_path / "in", 2)
-    boxes = LiveBoxes.load(detector_dir / CONFIG_FILE, detector_dir / CHECKPOINT_FILE,
-                           text_encoder=str(detector_dir / TEXT_ENCODER_DIR), device="cpu")
-    positions, keep = boxes.find(images, load_shipped_defaults()[VISA_CATEGORY].descriptions, 64)
+    boxes = DetectorBoxes.load(detector_dir / CONFIG_FILE, detector_dir / CHECKPOINT_FILE,
+                               text_encoder=str(detector_dir / TEXT_ENCODER_DIR), device="cpu")
+    refs = [ImageRef(str(path), str(path)) for path in images]
+    positions, keep = positions_and_masks(boxes, refs, load_shipped_defaults()[VISA_CATEGORY].descriptions, 64)
     assert len(positions) == 2 and all(p is None or p in POSITIONS for p in positions)
     assert keep.shape == (2, 64, 64) and keep.dtype == torch.bool
 
@@ -40,10 +41,11 @@ def test_predict_with_a_detector_reports_the_detector_positions(detector_dir, ch
                  "--out-dir", str(tmp_path / "out"), "--device", "cpu"])
     assert code == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    boxes = LiveBoxes.load(detector_dir / CONFIG_FILE, detector_dir / CHECKPOINT_FILE,
-                           text_encoder=str(detector_dir / TEXT_ENCODER_DIR), device="cpu",
-                           rules=BoxRules(image_size=64))
-    expected, _ = boxes.find(images, load_shipped_defaults()[VISA_CATEGORY].descriptions, 64)
+    boxes = DetectorBoxes.load(detector_dir / CONFIG_FILE, detector_dir / CHECKPOINT_FILE,
+                               text_encoder=str(detector_dir / TEXT_ENCODER_DIR), device="cpu",
+                               rules=BoxRules(image_size=64))
+    refs = [ImageRef(str(path), str(path)) for path in images]
+    expected = [entry.position for entry in boxes.boxes_for(refs, load_shipped_defaults()[VISA_CATEGORY].descriptions)]
     assert [line["position"] for line in lines] == expected
 
 

@@ -9,7 +9,8 @@ from mlflow.exceptions import MlflowException
 from filo.cli import main
 from filo.errors import FiloError
 from filo.registry.promotion import CHALLENGER, CHAMPION
-from filo.registry.registration import RegisterSettings, register_bundle
+from filo.registry.registration import register_bundle
+from filo.registry.settings import RegisterSettings
 
 from .conftest import MVTEC_TO_VISA, VISA_TO_MVTEC, make_bundle_inputs
 

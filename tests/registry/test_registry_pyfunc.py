@@ -15,7 +15,8 @@ from filo.cli import main
 from filo.errors import FiloError
 from filo.registry.bundle import inspect_direction
 from filo.registry.pyfunc import OUTPUT_COLUMNS, OUTPUT_DIR_ENV
-from filo.registry.registration import RegisterSettings, register_bundle
+from filo.registry.registration import register_bundle
+from filo.registry.settings import RegisterSettings
 
 from .conftest import MVTEC_TO_VISA, VISA_TO_MVTEC, make_bundle_inputs
 

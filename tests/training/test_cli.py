@@ -35,7 +35,7 @@ def test_cli_trains_from_a_params_file_with_a_disjoint_evaluation_set(tiny_data,
                            "--no-mlflow", "--device", "cpu"))
     assert code == 0
     assert f"wrote {out}" in capsys.readouterr().out
-    assert read_payload(out)["config"]["extra"]["epochs"] == 1
+    assert read_payload(out)["config"]["provenance"]["epochs"] == 1
 
 
 def test_cli_refuses_an_overlapping_evaluation_set_with_exit_code_2(tiny_data, tmp_path, capsys):

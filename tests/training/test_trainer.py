@@ -13,6 +13,7 @@ from filo.data.torch_dataset import AnomalyDataset
 from filo.errors import FiloError
 from filo.io import sha256_file
 from filo.model.checkpoint import load_checkpoint, read_payload, write_initial_checkpoint
+from filo.model.config import TrainingProvenance
 from filo.training import TrainParams, train, training_state_path
 
 
@@ -63,12 +64,15 @@ def test_checkpoint_reproduces_the_trained_model_and_records_provenance(tiny_dat
     actual = loaded.predict(images, tiny_data.category)
     assert torch.equal(expected.score, actual.score)
     assert torch.equal(expected.anomaly_map, actual.anomaly_map)
-    extra = loaded.config.extra
-    assert extra["trained_categories"] == [tiny_data.category]
-    assert extra["train_dataset"] == "synth_mvtec"
-    assert extra["manifest_sha256"] == sha256_file(tiny_data.manifest)
-    assert extra["descriptions_sha256"] == sha256_file(tiny_data.descriptions)
-    assert (extra["epochs"], extra["adapter_epochs"], extra["seed"]) == (2, 1, 0)
+    assert loaded.config.provenance == TrainingProvenance(
+        train_dataset="synth_mvtec",
+        trained_categories=(tiny_data.category,),
+        manifest_sha256=sha256_file(tiny_data.manifest),
+        descriptions_sha256=sha256_file(tiny_data.descriptions),
+        epochs=2,
+        adapter_epochs=1,
+        seed=0,
+    )
     assert not training_state_path(result.checkpoint).parent.exists()
 
 

@@ -31,9 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from filo.boxes.rules import ImageDecision
 from filo.errors import FiloError
+from filo.io import atomic_path
 
 SCHEMA_VERSION = "1"
 META_SCHEMA_VERSION = b"filo.boxes.schema_version"
@@ -44,8 +48,6 @@ COORDINATES = ("x1", "y1", "x2", "y2")
 
 def arrow_schema():
     """The pyarrow schema of box rows (shards and the final artifact)."""
-    import pyarrow as pa
-
     return pa.schema(
         [
             ("image_id", pa.string()),
@@ -111,8 +113,6 @@ def error_row(image_id: str, category: str, message: str) -> dict:
 
 def rows_to_table(rows: Iterable[dict]):
     """A pyarrow table with the artifact schema from row dicts (missing keys become null)."""
-    import pyarrow as pa
-
     schema = arrow_schema()
     rows = list(rows)
     columns = {field.name: [row.get(field.name) for row in rows] for field in schema}
@@ -121,10 +121,6 @@ def rows_to_table(rows: Iterable[dict]):
 
 def write_boxes_table(table, path: str | os.PathLike, *, rules: dict | None, detector: dict | None) -> None:
     """Write box rows atomically to `path`, recording rules and detector identity when given."""
-    import pyarrow.parquet as pq
-
-    from filo.io import atomic_path
-
     metadata = {META_SCHEMA_VERSION: SCHEMA_VERSION.encode()}
     if rules is not None:
         metadata[META_RULES] = json.dumps(rules, sort_keys=True).encode()
@@ -137,9 +133,6 @@ def write_boxes_table(table, path: str | os.PathLike, *, rules: dict | None, det
 
 def read_boxes_table(path: str | os.PathLike):
     """Read a boxes Parquet (artifact or shard) and check its columns; returns a pyarrow table."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     path = Path(path)
     if not path.is_file():
         raise FiloError(f"boxes file {path} does not exist; create it with `filo boxes`")
@@ -171,8 +164,6 @@ def read_boxes_metadata(path: str | os.PathLike) -> dict:
 
 def _optional_str(value) -> str | None:
     """A string cell as str, or None for null/NaN."""
-    import pandas as pd
-
     return None if pd.isna(value) else str(value)
 
 

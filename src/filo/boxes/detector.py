@@ -12,18 +12,18 @@ import contextlib
 import io
 import logging
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
+from PIL import Image
 
 from filo.boxes.rules import PhraseDecoder
+from filo.device import resolve_device
 from filo.errors import FiloError
 from filo.io import sha256_file
-
-if TYPE_CHECKING:
-    import torch
 
 LOGGER = logging.getLogger(__name__)
 MAX_UNINITIALIZED_FRACTION = 0.5
@@ -61,8 +61,6 @@ class GroundingDetector:
 
         `images` is a (B, 3, H, W) batch of equally sized normalized images, all with `caption`.
         """
-        import torch
-
         with torch.no_grad():
             outputs = self.model(images.to(self.device), captions=[caption] * images.shape[0])
         probs = outputs["pred_logits"].float().sigmoid().cpu().numpy()
@@ -71,7 +69,6 @@ class GroundingDetector:
 
     def phrase_decoder(self, caption: str) -> PhraseDecoder:
         """A function turning a boolean token mask (as produced by `rules`) into the phrase for `caption`."""
-        import torch
         from groundingdino.util.utils import get_phrases_from_posmap
 
         tokenizer = self.model.tokenizer
@@ -83,17 +80,9 @@ class GroundingDetector:
         return decode
 
 
-def default_device() -> str:
-    """CUDA when available, else CPU."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def load_detector_image(path: str | os.PathLike, image_size: int) -> torch.Tensor:
     """An image as Grounding DINO expects it: RGB, shorter side `image_size` (longer <= 1333), ImageNet-normalized."""
-    import groundingdino.datasets.transforms as T
-    from PIL import Image
+    import groundingdino.datasets.transforms as T  # heavy: loaded only when a detector is used
 
     with Image.open(path) as image:
         rgb = image.convert("RGB")
@@ -110,7 +99,7 @@ def load_detector_image(path: str | os.PathLike, image_size: int) -> torch.Tenso
 
 def resolve_config_path(config: str | os.PathLike) -> Path:
     """A config file path, or the groundingdino-py bundled config of that name (e.g. "GroundingDINO_SwinT_OGC")."""
-    import groundingdino
+    import groundingdino  # heavy: loaded only when a detector is used
 
     path = Path(config)
     if path.is_file():
@@ -127,7 +116,7 @@ def resolve_config_path(config: str | os.PathLike) -> Path:
 def build_model(config_path: str | os.PathLike, text_encoder: str | None, device: str) -> torch.nn.Module:
     """An uninitialized Grounding DINO from a groundingdino-py config file, text encoder overridden if given."""
     from groundingdino.models import build_model as build_groundingdino
-    from groundingdino.util.slconfig import SLConfig
+    from groundingdino.util.slconfig import SLConfig  # heavy: loaded only when a detector is used
 
     config = SLConfig.fromfile(str(resolve_config_path(config_path)))
     if text_encoder is not None:
@@ -150,10 +139,6 @@ def build_model(config_path: str | os.PathLike, text_encoder: str | None, device
 
 def _torch_load(checkpoint_path: Path, *, trust_pickle: bool = False):
     """Load a checkpoint file with `weights_only=True`; a full pickle only when the user trusts the file."""
-    import pickle
-
-    import torch
-
     try:
         try:
             return torch.load(checkpoint_path, map_location="cpu", weights_only=True)
@@ -237,7 +222,7 @@ def load_detector(
 
     `trust_pickle` allows checkpoints that hold arbitrary pickled objects (only for trusted files).
     """
-    device = device or default_device()
+    device = resolve_device(device)
     model = build_model(config_path, text_encoder, device)
     state = read_checkpoint_state(checkpoint_path, trust_pickle=trust_pickle)
     load_state_reported(model, state, source=f"checkpoint {checkpoint_path}")

@@ -17,36 +17,29 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Sequence
-from itertools import groupby
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm import tqdm
 
 from filo.boxes.artifact import decision_rows, error_row, read_boxes_table, rows_to_table, write_boxes_table
 from filo.boxes.detector import load_detector_image
-from filo.boxes.rules import AUTHORS_RULES, GENERAL_WORDS, BoxRules, build_caption, decide_image
+from filo.boxes.rules import AUTHORS_RULES, BoxRules
+from filo.boxes.source import BoxPredictor, decide_images
+from filo.data.manifest import read_manifest
+from filo.descriptions import load_descriptions
 from filo.errors import FiloError
 from filo.io import atomic_write_text, sha256_file
 
 if TYPE_CHECKING:
     import pandas as pd
-    import torch
 
 LOGGER = logging.getLogger(__name__)
 SHARD_PATTERN = "shard-[0-9]*.parquet"
 RUN_FILE = "run.json"
 UNREADABLE_IMAGE_ERRORS = (OSError, ValueError, SyntaxError)
-
-
-class BoxPredictor(Protocol):
-    """What extraction needs from a detector (`GroundingDetector` provides it; tests may fake it)."""
-
-    identity: dict
-
-    def predict(self, images: torch.Tensor, caption: str) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def phrase_decoder(self, caption: str) -> Callable[[np.ndarray], str]: ...
 
 
 def shards_dir_for(out_path: str | os.PathLike) -> Path:
@@ -57,8 +50,6 @@ def shards_dir_for(out_path: str | os.PathLike) -> Path:
 
 def _test_images(manifest_path: str | os.PathLike) -> pd.DataFrame:
     """The test-split rows of a manifest (in manifest order)."""
-    from filo.data.manifest import read_manifest
-
     manifest = read_manifest(manifest_path)
     test = manifest[manifest["split"] == "test"].reset_index(drop=True)
     if test.empty:
@@ -68,8 +59,6 @@ def _test_images(manifest_path: str | os.PathLike) -> pd.DataFrame:
 
 def _category_descriptions(descriptions_path: str | os.PathLike, categories: Sequence[str]) -> dict[str, tuple]:
     """Descriptions of each needed category; FiloError naming any category the file lacks."""
-    from filo.descriptions import load_descriptions
-
     table = load_descriptions(descriptions_path)
     missing = sorted(set(categories) - set(table))
     if missing:
@@ -152,29 +141,17 @@ def _process_category(
     emit: Callable[[list[dict]], None],
 ) -> None:
     """Run the detector over one category's pending images and emit each image's rows."""
-    import torch
-
-    caption = build_caption(descriptions)
-    decode_phrase = detector.phrase_decoder(caption)
-    match_words = (*descriptions, *GENERAL_WORDS)
     for start in range(0, len(rows), batch_size):
         loaded, errors = _load_batch(rows.iloc[start : start + batch_size], rules.image_size, strict)
         for error in errors:
             emit([error])
-        loaded.sort(key=lambda pair: tuple(pair[1].shape))
-        for _, same_shape in groupby(loaded, key=lambda pair: tuple(pair[1].shape)):
-            group = list(same_shape)
-            probs, boxes = detector.predict(torch.stack([tensor for _, tensor in group]), caption)
-            for (row, _), image_probs, image_boxes in zip(group, probs, boxes):
-                decision = decide_image(image_probs, image_boxes, decode_phrase, match_words, rules)
-                emit(decision_rows(row.image_id, row.category, decision))
+        decisions = decide_images(detector, [tensor for _, tensor in loaded], descriptions, rules)
+        for (row, _), decision in zip(loaded, decisions):
+            emit(decision_rows(row.image_id, row.category, decision))
 
 
 def _merge_shards(shards_dir: Path, image_order: Sequence[str]):
     """All shard rows of the wanted images, in manifest order then box order."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     tables = [read_boxes_table(shard) for shard in sorted(shards_dir.glob(SHARD_PATTERN))]
     table = pa.concat_tables(tables)
     order = {image_id: index for index, image_id in enumerate(image_order)}
@@ -196,8 +173,6 @@ def extract_boxes(
     strict: bool = False,
 ) -> Path:
     """Extract boxes for every test image of the manifest into the artifact at `out_path` (resumable)."""
-    from tqdm import tqdm
-
     if batch_size < 1 or shard_size < 1:
         raise FiloError(f"batch size and shard size must be positive, got {batch_size} and {shard_size}")
     out_path = Path(out_path)

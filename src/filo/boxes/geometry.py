@@ -19,24 +19,14 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from filo.vocabulary import POSITIONS
+
 if TYPE_CHECKING:
-    import torch
+    import torch  # kept lazy: geometry is imported at CLI start-up
 
 Rule = Literal["authors", "sane"]
 RULES: tuple[str, ...] = ("authors", "sane")
 
-POSITIONS: tuple[str, ...] = (
-    "top left",
-    "top",
-    "top right",
-    "left",
-    "center",
-    "right",
-    "bottom left",
-    "bottom",
-    "bottom right",
-)
-DEFAULT_POSITION = "center"
 
 
 def check_rule(rule: str) -> None:
@@ -95,7 +85,7 @@ def keep_mask(
     one image). No boxes gives an all-False mask (the whole map is scaled, as the
     authors do).
     """
-    import torch
+    import torch  # kept lazy: geometry is imported at CLI start-up
 
     check_rule(rule)
     boxes = np.asarray(boxes_xyxy_normalized, dtype=np.float32).reshape(-1, 4)

@@ -31,7 +31,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from filo.boxes.geometry import DEFAULT_POSITION, Rule, check_rule, position_of
+from filo.boxes.geometry import Rule, check_rule, position_of
+from filo.vocabulary import DEFAULT_POSITION
 
 GENERAL_WORDS: tuple[str, ...] = ("anomaly", "damage", "broken", "defect", "contamination")
 

@@ -22,7 +22,11 @@ import string
 from collections.abc import Iterable
 from pathlib import Path
 
+import torch
+
+from filo.boxes.detector import build_model
 from filo.boxes.rules import GENERAL_WORDS
+from filo.io import atomic_path
 
 CONFIG_FILE = "GroundingDINO_tiny_demo.py"
 CHECKPOINT_FILE = "checkpoint.pth"
@@ -71,14 +75,14 @@ def tiny_vocabulary(texts: Iterable[str] = ()) -> list[str]:
 
 def _base_config_path() -> Path:
     """The groundingdino-py Swin-T config shipped with the package."""
-    import groundingdino
+    import groundingdino  # heavy: loaded only when a demo detector is made
 
     return Path(groundingdino.__file__).parent / "config" / BASE_CONFIG
 
 
 def _write_config(path: Path, text_encoder_dir: Path) -> None:
     """Write the tiny detector's config: the Swin-T OGC config with the tiny overrides."""
-    from groundingdino.util.slconfig import SLConfig
+    from groundingdino.util.slconfig import SLConfig  # heavy: loaded only when a demo detector is made
 
     base = SLConfig.fromfile(str(_base_config_path()))
     values = {key: base[key] for key in base}
@@ -105,11 +109,6 @@ def make_tiny_detector(out_dir: str | os.PathLike, *, texts: Iterable[str] = (),
 
     `texts` (e.g. the demo descriptions) add whole words to the vocabulary.
     """
-    import torch
-
-    from filo.boxes.detector import build_model
-    from filo.io import atomic_path
-
     out_dir = Path(out_dir)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()

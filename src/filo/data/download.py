@@ -20,6 +20,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tqdm import tqdm
+
 from filo.data.extract import extract_archive, is_extracted
 from filo.data.sources import get_source
 from filo.errors import FiloError
@@ -55,8 +57,6 @@ def _open_from(url: str, offset: int, timeout_s: float) -> http.client.HTTPRespo
 
 def _fetch_once(url: str, part: Path, timeout_s: float) -> None:
     """Append the rest of `url` to `part` (or restart it when the server ignores Range); may raise on a cut."""
-    from tqdm import tqdm
-
     offset = part.stat().st_size if part.exists() else 0
     response = _open_from(url, offset, timeout_s)
     with response:

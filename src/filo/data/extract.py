@@ -19,6 +19,8 @@ import tarfile
 import zlib
 from pathlib import Path
 
+from tqdm import tqdm
+
 from filo.errors import FiloError
 from filo.io import atomic_path
 
@@ -71,8 +73,6 @@ def is_extracted(dataset_dir: str | os.PathLike, sha256: str) -> bool:
 
 def _extract_members(archive: Path, target: Path) -> int:
     """Check and extract every member of `archive` into `target`; returns the member count."""
-    from tqdm import tqdm
-
     count = 0
     with tarfile.open(archive, "r:*") as tar:
         for member in tqdm(tar, desc=f"extract {archive.name}", unit="file", disable=None):

@@ -15,7 +15,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from filo.data.candidates import Candidate, Reject
 from filo.data.images import find_decode_problem, load_mask, read_size
@@ -24,9 +28,6 @@ from filo.data.index_visa import SPLIT_FILE, list_visa
 from filo.data.manifest import COLUMNS, write_manifest
 from filo.errors import FiloError
 from filo.io import atomic_path
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 LAYOUTS = ("mvtec", "visa")
 REJECT_COLUMNS = ("image_path", "mask_path", "reason")
@@ -100,9 +101,6 @@ def scan_dataset(
     `layout` is "mvtec" or "visa" (default: detected from the tree). `has_masks` is true when
     the dataset has anomalous images and every one of them has a mask.
     """
-    import pandas as pd
-    from tqdm import tqdm
-
     root_path = Path(root)
     layout = layout or detect_layout(root_path)
     if layout not in LAYOUTS:
@@ -132,9 +130,6 @@ def format_rejects(rejects: tuple[Reject, ...]) -> str:
 
 def write_rejects(rejects: tuple[Reject, ...], path: str | os.PathLike) -> None:
     """Write the rejected files atomically as a Parquet table (image_path, mask_path, reason)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     table = pa.table(
         {
             column: pa.array([getattr(item, column) for item in rejects], pa.string())

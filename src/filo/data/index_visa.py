@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+import pandas as pd
+
 from filo.data.candidates import Candidate, Reject
 from filo.errors import FiloError
 
@@ -23,8 +25,6 @@ UNNAMED_DEFECT = "anomaly"
 
 def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
     """Rows of a CSV file as dicts of stripped strings; the required columns must be present."""
-    import pandas as pd
-
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as error:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from filo.errors import FiloError
 from filo.io import atomic_path
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 SCHEMA_VERSION = "1"
 STRING_COLUMNS = ("image_id", "dataset", "category", "split", "defect_type", "image_path")
@@ -57,8 +57,6 @@ class ManifestMetadata:
 
 def _arrow_schema():
     """The pyarrow schema every manifest is written with."""
-    import pyarrow as pa
-
     return pa.schema(
         [
             ("image_id", pa.string()),
@@ -81,8 +79,6 @@ def validate_manifest_frame(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     `source` names where the table came from (a path, or "the manifest being written") in
     every error message.
     """
-    import pandas as pd
-
     missing = [column for column in COLUMNS if column not in frame.columns]
     if missing:
         raise FiloError(f"manifest {source} lacks the column(s) {missing}; {_FIX_HINT}")
@@ -137,9 +133,6 @@ def _check_values(frame: pd.DataFrame, source: str) -> None:
 
 def write_manifest(frame: pd.DataFrame, path: str | os.PathLike, *, root: str, has_masks: bool) -> None:
     """Validate `frame` and write it atomically as a manifest Parquet with the filo metadata."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     frame = validate_manifest_frame(frame, "being written")
     schema = _arrow_schema().with_metadata(
         {
@@ -155,8 +148,6 @@ def write_manifest(frame: pd.DataFrame, path: str | os.PathLike, *, root: str, h
 
 def read_manifest_metadata(path: str | os.PathLike) -> ManifestMetadata:
     """The filo metadata of a manifest file (schema version, dataset root, whether masks exist)."""
-    import pyarrow.parquet as pq
-
     try:
         metadata = pq.read_schema(path).metadata or {}
     except FileNotFoundError as error:
@@ -176,8 +167,6 @@ def read_manifest_metadata(path: str | os.PathLike) -> ManifestMetadata:
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     """Read and validate a manifest; the metadata is also placed in `frame.attrs` (root, has_masks)."""
-    import pandas as pd
-
     metadata = read_manifest_metadata(path)
     frame = validate_manifest_frame(pd.read_parquet(path), str(path))
     frame.attrs.update(root=metadata.root, has_masks=metadata.has_masks)

@@ -29,8 +29,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import open_clip
 import torch
 from PIL import Image
+from torchvision import transforms
 
 from filo.data.images import load_mask, load_rgb
 from filo.errors import FiloError
@@ -48,8 +50,6 @@ RESIZE_MODES = ("squash", "shortest")
 
 def _mask_transform(image_size: int, resize_mode: str):
     """The image transform's geometry for 0/255 masks, with bilinear interpolation."""
-    from torchvision import transforms
-
     bilinear = transforms.InterpolationMode.BILINEAR
     if resize_mode == "squash":
         return transforms.Resize((image_size, image_size), interpolation=bilinear)
@@ -80,7 +80,6 @@ class AnomalyDataset(torch.utils.data.Dataset):
         seed: int = 0,
         resize_mode: str = "squash",
     ) -> None:
-        import open_clip
 
         if not 0.0 <= aug_rate <= 1.0:
             raise FiloError(f"aug_rate must lie in [0, 1], got {aug_rate}")

@@ -2,14 +2,12 @@
 
 from filo.descriptions.artifact import CategoryDescriptions, load_descriptions, write_descriptions
 from filo.descriptions.llm import LLMSettings
-from filo.descriptions.names import category_key
 from filo.descriptions.resolve import DEFAULT_SOURCE_ORDER, resolve_descriptions
 
 __all__ = [
     "DEFAULT_SOURCE_ORDER",
     "CategoryDescriptions",
     "LLMSettings",
-    "category_key",
     "load_descriptions",
     "resolve_descriptions",
     "write_descriptions",

@@ -15,6 +15,8 @@ import os
 from importlib import resources
 from pathlib import Path
 
+import yaml
+
 from filo.descriptions.artifact import (
     SOURCE_PAPER,
     SOURCE_USER,
@@ -28,8 +30,6 @@ SHIPPED_DEFAULT_FILES = ("paper.yaml", "demo.yaml")
 
 def _parse_table(text: str, where: str, allowed_sources: tuple[str, ...]) -> dict[str, CategoryDescriptions]:
     """Parse one YAML description table; raise FiloError naming `where` when it is malformed."""
-    import yaml
-
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:

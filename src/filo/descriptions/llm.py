@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from filo.descriptions.normalize import DEFAULT_MAX_CHARS, InvalidReply, normalize_descriptions, parse_reply
 from filo.descriptions.template import PromptTemplate
 from filo.errors import FiloError
-from filo.model.prompts import prompt_category_name
+from filo.vocabulary import prompt_category_name
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class DescriptionGenerator:
     def _chat_client(self):
         """The openai client, created on first use (so cached runs need no key)."""
         if self._client is None:
-            import openai
+            import openai  # kept lazy: CLI start-up; only the LLM source needs it
 
             api_key = os.environ.get(API_KEY_ENV)
             if not api_key:
@@ -155,7 +155,7 @@ class DescriptionGenerator:
 
     def _refusal(self, error: Exception, category: str) -> FiloError:
         """The error to raise for a non-retryable HTTP status."""
-        import openai
+        import openai  # kept lazy: CLI start-up; only the LLM source needs it
 
         endpoint = display_endpoint(self.settings.base_url)
         if isinstance(error, (openai.AuthenticationError, openai.PermissionDeniedError)):
@@ -181,7 +181,7 @@ class DescriptionGenerator:
 
         `save_rejected(attempt, raw_text)` stores a reply that failed validation and returns its path.
         """
-        import openai
+        import openai  # kept lazy: CLI start-up; only the LLM source needs it
 
         settings = self.settings
         deadline = time.monotonic() + settings.retry_budget_s

@@ -16,9 +16,9 @@ from filo.descriptions.artifact import CategoryDescriptions, llm_source
 from filo.descriptions.cache import DescriptionCache, content_key
 from filo.descriptions.defaults import load_shipped_defaults, load_user_descriptions
 from filo.descriptions.llm import DescriptionGenerator, LLMSettings, cache_fields
-from filo.descriptions.names import category_key
 from filo.descriptions.template import load_template
 from filo.errors import FiloError
+from filo.vocabulary import category_key
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def resolve_descriptions(
 
     Raises FiloError naming every category no source could describe, and how to provide descriptions.
     """
-    from tqdm import tqdm
+    from tqdm import tqdm  # kept lazy: imported at CLI start-up
 
     order = validate_source_order(source_order)
     categories = sorted(set(categories))

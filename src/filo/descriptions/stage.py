@@ -51,7 +51,7 @@ def describe_manifest(
 def describe_category(name: str, settings: DescribeSettings = DescribeSettings()) -> tuple[str, CategoryDescriptions]:
     """Raw key and descriptions of one category given by raw ("metal_nut") or display name ("metal nut")."""
     from filo.descriptions.defaults import load_shipped_defaults, load_user_descriptions
-    from filo.descriptions.names import category_key
+    from filo.vocabulary import category_key
 
     shipped = list(load_shipped_defaults())
     user_keys = ([category_key(user_name, shipped) for user_name in load_user_descriptions(settings.user_file)]

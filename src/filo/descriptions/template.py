@@ -7,6 +7,8 @@ import string
 from dataclasses import dataclass
 from importlib import resources
 
+import yaml
+
 from filo.errors import FiloError
 
 _TEMPLATE_FILE = "defect_descriptions_{version}.yaml"
@@ -43,8 +45,6 @@ def available_template_versions() -> list[str]:
 
 def load_template(version: str) -> PromptTemplate:
     """The shipped template of `version`; FiloError listing the available versions if there is none."""
-    import yaml
-
     if version not in available_template_versions():
         raise FiloError(
             f"prompt template version {version!r} does not exist; available: {available_template_versions()}"

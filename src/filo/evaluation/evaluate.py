@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from filo.device import resolve_device
 from filo.evaluation.aggregate import EvaluationMetrics, compute_evaluation_metrics
 from filo.evaluation.mlflow_log import log_run_inputs, log_run_outputs
 from filo.evaluation.outputs import write_evaluation_outputs
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from filo.boxes.artifact import ImageBoxes
+    from filo.boxes.source import ArtifactBoxes
     from filo.descriptions import CategoryDescriptions
     from filo.evaluation.scoring import ScoredImages
     from filo.model.config import FiLoConfig
@@ -58,21 +60,12 @@ class _Inputs:
     manifest: pd.DataFrame
     model: FiLo
     descriptions: Mapping[str, CategoryDescriptions]
-    boxes: Mapping[str, ImageBoxes] | None
+    boxes: ArtifactBoxes | None
 
 
 def dataset_name(manifest: pd.DataFrame) -> str:
     """The manifest's dataset name(s), joined with "+"."""
     return "+".join(sorted(manifest["dataset"].unique()))
-
-
-def resolve_device(device: str | None) -> str:
-    """`device`, or "cuda" when available and "cpu" otherwise."""
-    import torch
-
-    if device:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _read_model(model_path: str | os.PathLike, settings: EvaluationSettings) -> FiLo:
@@ -87,17 +80,17 @@ def _read_model(model_path: str | os.PathLike, settings: EvaluationSettings) -> 
 
 def load_evaluation_inputs(paths: Mapping[str, Path | None], settings: EvaluationSettings) -> _Inputs:
     """Read the inputs (see `input_paths`) and check, before any scoring, the zero-shot protocol and the rule."""
-    from filo.boxes.artifact import load_boxes
+    from filo.boxes.source import ArtifactBoxes
     from filo.data.manifest import read_manifest
     from filo.descriptions import load_descriptions
 
     manifest = read_manifest(paths["manifest"])
     test = manifest[manifest["split"] == "test"]
     model = _read_model(paths["model"], settings)
-    check_zero_shot(model.config.extra, test["category"].unique(), allow_overlap=settings.allow_overlap,
+    check_zero_shot(model.config.provenance, test["category"].unique(), allow_overlap=settings.allow_overlap,
                     model_name=str(paths["model"]))
     check_rule_applicable(settings.threshold_rule, test["label"].to_numpy(), settings.target_fpr)
-    boxes = load_boxes(paths["boxes"]) if paths["boxes"] is not None else None
+    boxes = ArtifactBoxes.load(paths["boxes"], rule=settings.box_rule) if paths["boxes"] is not None else None
     if boxes is None:
         logger.warning("no --boxes: positions are averaged and nothing is suppressed (not the paper protocol)")
     if not manifest.attrs["has_masks"]:
@@ -112,7 +105,7 @@ def score_evaluation_part(paths: Mapping[str, Path | None], settings: Evaluation
     the whole set (`load_evaluation_inputs`), then each part here, then `finish_evaluation`
     on the merged scores. Every input is read from disk, so a part runs on any worker.
     """
-    from filo.boxes.artifact import load_boxes
+    from filo.boxes.source import ArtifactBoxes
     from filo.data.manifest import read_manifest
     from filo.descriptions import load_descriptions
     from filo.evaluation.scoring import score_manifest
@@ -120,9 +113,8 @@ def score_evaluation_part(paths: Mapping[str, Path | None], settings: Evaluation
     return score_manifest(
         _read_model(paths["model"], settings), read_manifest(paths["manifest"]),
         load_descriptions(paths["descriptions"]),
-        boxes=load_boxes(paths["boxes"]) if paths["boxes"] is not None else None,
-        box_rule=settings.box_rule, batch_size=settings.batch_size, num_workers=settings.num_workers,
-        device=resolve_device(settings.device),
+        boxes=ArtifactBoxes.load(paths["boxes"], rule=settings.box_rule) if paths["boxes"] is not None else None,
+        batch_size=settings.batch_size, num_workers=settings.num_workers, device=resolve_device(settings.device),
     )
 
 
@@ -200,7 +192,7 @@ def evaluate(
     paths = input_paths(model_path, manifest_path, descriptions_path, boxes_path)
     inputs = load_evaluation_inputs(paths, settings)
     scored = score_manifest(inputs.model, inputs.manifest, inputs.descriptions, boxes=inputs.boxes,
-                            box_rule=settings.box_rule, batch_size=settings.batch_size,
+                            batch_size=settings.batch_size,
                             num_workers=settings.num_workers, device=resolve_device(settings.device))
     return finish_evaluation(scored, inputs.manifest, out_dir, config=inputs.model.config, paths=paths,
-                             boxes=inputs.boxes, settings=settings)
+                             boxes=inputs.boxes.by_image if inputs.boxes is not None else None, settings=settings)

@@ -15,6 +15,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from torchvision import transforms
 
 from filo.data.images import load_rgb
 from filo.evaluation.plots import save_png
@@ -40,8 +43,6 @@ def select_cases(labels: np.ndarray, scores: np.ndarray, threshold: float, size:
 
 def display_image(path: str | os.PathLike, size: int) -> np.ndarray:
     """The image as the model saw it: shorter side resized to `size` (bicubic), centre-cropped."""
-    from torchvision import transforms
-
     geometry = transforms.Compose([
         transforms.Resize(size, interpolation=transforms.InterpolationMode.BICUBIC),
         transforms.CenterCrop(size),
@@ -64,9 +65,6 @@ def write_gallery(
 
     `table` needs image_id, image_path, category, label, score and top_descriptions.
     """
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
     best, worst = select_cases(table["label"].to_numpy(), table["score"].to_numpy(), threshold, size)
     cases = [("best", row) for row in best] + [("worst", row) for row in worst]
     shown = maps[[row for _, row in cases]]

@@ -35,18 +35,19 @@ def metric_names(metrics: EvaluationMetrics, verdict: Verdict) -> dict[str, floa
 
 def log_run_inputs(config: FiLoConfig, inputs: Mapping[str, Path | None], settings: Mapping[str, Any]) -> None:
     """Tag the active run with each input's sha256 and the model's provenance; log settings and config as params."""
-    import mlflow
+    import mlflow  # kept lazy: imported at CLI start-up
 
     tags = {"filo.stage": "evaluate"}
     tags.update({f"{name}.sha256": sha256_file(path) for name, path in inputs.items() if path is not None})
-    tags.update(flatten_params(config.extra, prefix="model.extra."))
+    if config.provenance is not None:
+        tags.update(flatten_params(config.provenance.to_dict(), prefix="model.provenance."))
     mlflow.set_tags(tags)
     mlflow.log_params(flatten_params({**settings, "model": config.to_dict()}))
 
 
 def log_run_outputs(directory: Path, metrics: EvaluationMetrics, verdict: Verdict) -> None:
     """Log the metrics and every file under `directory` (each tagged with its sha256) to the active run."""
-    import mlflow
+    import mlflow  # kept lazy: imported at CLI start-up
 
     mlflow.log_metrics(metric_names(metrics, verdict))
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):

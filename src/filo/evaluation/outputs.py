@@ -21,6 +21,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from filo.evaluation.aggregate import EvaluationMetrics
 from filo.evaluation.curves import category_curves
 from filo.evaluation.gallery import write_gallery
@@ -53,9 +56,6 @@ def scores_frame(scored: ScoredImages, manifest: pd.DataFrame, verdict: Verdict)
 
 def _write_scores(frame: pd.DataFrame, path: Path) -> None:
     """Per-image scores as Parquet, with stable types even when a column is all null."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     schema = pa.schema([
         ("image_id", pa.string()),
         ("category", pa.string()),

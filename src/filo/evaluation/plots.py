@@ -12,10 +12,11 @@ import os
 from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.figure import Figure
 
 HISTOGRAM_BINS = 20
 HISTOGRAM_COLUMNS = 4
@@ -23,16 +24,12 @@ HISTOGRAM_COLUMNS = 4
 
 def save_png(figure: Figure, path: str | os.PathLike) -> None:
     """Render `figure` with the Agg canvas into a PNG at `path` (figures use constrained layout)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     FigureCanvasAgg(figure)
     figure.savefig(path, format="png", dpi=100)
 
 
 def plot_curves(curves: pd.DataFrame, *, x: str, y: str, title: str, path: str | os.PathLike) -> None:
     """One figure with a line per category of a long curve table (columns category, `x`, `y`)."""
-    from matplotlib.figure import Figure
-
     figure = Figure(figsize=(6, 5), layout="constrained")
     axes = figure.add_subplot()
     for category, points in curves.groupby("category", sort=True):
@@ -51,8 +48,6 @@ def plot_curves(curves: pd.DataFrame, *, x: str, y: str, title: str, path: str |
 
 def plot_score_histograms(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """A grid with one panel per category: score histograms of normal vs anomalous images."""
-    from matplotlib.figure import Figure
-
     groups = list(table.groupby("category", sort=True))
     columns = min(HISTOGRAM_COLUMNS, len(groups))
     rows = math.ceil(len(groups) / columns)

@@ -1,7 +1,7 @@
 """Score every test image of a manifest with a FiLo model: scores, maps and explanations.
 
 Shared by evaluation, the learnability benchmark and batch prediction: one place that
-turns (model, manifest, descriptions, optional cached boxes) into per-image results.
+turns (model, manifest, descriptions, an optional box source) into per-image results.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from filo.boxes.artifact import ImageBoxes
-from filo.boxes.geometry import keep_mask
+from filo.boxes.source import BoxSource, ImageRef, positions_and_masks
 from filo.data.torch_dataset import AnomalyDataset, category_batches
 from filo.descriptions import CategoryDescriptions
 from filo.errors import FiloError
@@ -34,38 +33,22 @@ class ScoredImages:
     """[N, S, S] bool ground-truth masks at the model size (all False without a mask)."""
 
 
-def _box_inputs(
-    image_ids: list[str], boxes: Mapping[str, ImageBoxes] | None, size: int, rule: str
-) -> tuple[list[str | None] | None, torch.Tensor | None]:
-    """Positions and keep masks of a batch from cached boxes (None, None without boxes)."""
-    if boxes is None:
-        return None, None
-    missing = [image_id for image_id in image_ids if image_id not in boxes]
-    if missing:
-        raise FiloError(
-            f"the boxes artifact has no entry for {len(missing)} test images (e.g. {missing[:3]}); "
-            "re-run `filo boxes` on this manifest"
-        )
-    positions = [boxes[i].position for i in image_ids]
-    keep = torch.stack([keep_mask(boxes[i].boxes, size, size, rule=rule) for i in image_ids])
-    return positions, keep
-
-
 @torch.no_grad()
 def score_manifest(
     model: FiLo,
     manifest: pd.DataFrame,
     descriptions: Mapping[str, CategoryDescriptions],
     *,
-    boxes: Mapping[str, ImageBoxes] | None = None,
-    box_rule: str = "authors",
+    boxes: BoxSource | None = None,
     batch_size: int = 8,
     num_workers: int = 0,
     device: str | torch.device = "cpu",
 ) -> ScoredImages:
     """Run `model` over the manifest's test split, one category per batch.
 
-    Without `boxes`, every image averages all positions and no pixel is suppressed.
+    `boxes` gives each image's position and the boxes outside which the map is scaled by λ
+    (e.g. `ArtifactBoxes` of `filo boxes`); without it, every image averages all positions and
+    no pixel is suppressed.
     """
     model = model.to(device).eval()
     dataset = AnomalyDataset(manifest, model.config.image_size, split="test", resize_mode=model.config.resize_mode)
@@ -85,7 +68,11 @@ def score_manifest(
     records: list[dict | None] = [None] * count
     for batch_rows, batch in tqdm(zip(batches, loader), total=len(batches), desc="scoring", unit="batch"):
         category = batch["category"][0]
-        positions, keep = _box_inputs(list(batch["image_id"]), boxes, size, box_rule)
+        positions, keep = None, None
+        if boxes is not None:
+            rows = dataset.rows.iloc[batch_rows]
+            images = [ImageRef(row.image_id, row.image_path) for row in rows.itertuples(index=False)]
+            positions, keep = positions_and_masks(boxes, images, descriptions[category].descriptions, size)
         prediction = model.predict(batch["image"].to(device), category, positions=positions, keep_masks=keep)
         maps[batch_rows] = prediction.anomaly_map.float().cpu().numpy()
         masks[batch_rows] = batch["mask"][:, 0].numpy() > 0.5

@@ -3,13 +3,86 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from filo.errors import FiloError
 
+logger = logging.getLogger(__name__)
+
 PRESETS = ("paper", "tiny")
 """Named configurations: "paper" (ViT-L-14-336 / openai at 518) and "tiny" (demo and tests)."""
+
+
+@dataclass(frozen=True)
+class TrainingProvenance:
+    """What a trained checkpoint was trained on, as `filo train` records it in the model config.
+
+    The zero-shot check refuses to evaluate a model on its `trained_categories`, and
+    prediction routes each category to a model not trained on it (preferring one whose
+    `train_dataset` is MVTec). The other fields identify the run; None means "not recorded"
+    (checkpoints written before they were).
+    """
+
+    train_dataset: str
+    """The manifest's dataset name(s), e.g. "synth_mvtec"."""
+    trained_categories: tuple[str, ...]
+    """The raw category keys of the training split."""
+    manifest_sha256: str | None = None
+    descriptions_sha256: str | None = None
+    epochs: int | None = None
+    adapter_epochs: int | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        categories = self.trained_categories
+        if isinstance(categories, str) or not all(isinstance(c, str) for c in categories):
+            raise FiloError(
+                f"trained_categories must be a list of category names, got {categories!r}; "
+                "re-create the checkpoint with `filo train`"
+            )
+        if not isinstance(self.train_dataset, str) or not self.train_dataset:
+            raise FiloError(f"train_dataset must be a dataset name, got {self.train_dataset!r}")
+        object.__setattr__(self, "trained_categories", tuple(categories))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form, stored under "provenance" in the checkpoint config."""
+        values = dataclasses.asdict(self)
+        values["trained_categories"] = list(self.trained_categories)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainingProvenance:
+        """Inverse of `to_dict`; unknown or missing keys are an error naming them."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise FiloError(f"unknown training provenance keys {unknown}; known keys: {sorted(fields)}")
+        required = [name for name, f in fields.items() if f.default is dataclasses.MISSING]
+        missing = [name for name in required if name not in values]
+        if missing:
+            raise FiloError(
+                f"training provenance lacks {missing} (found {sorted(values)}); "
+                "re-create the checkpoint with `filo train`"
+            )
+        return cls(**values)
+
+    @classmethod
+    def from_legacy_extra(cls, extra: Mapping[str, Any]) -> TrainingProvenance | None:
+        """The record held by an old checkpoint's free-form `extra` notes (None if it holds none).
+
+        Checkpoints written before this record kept the same fields as loose keys of
+        `FiLoConfig.extra`; an untrained one (`filo model init`) kept none. Keys that are
+        not provenance fields are dropped with a warning naming them.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        ignored = sorted(set(extra) - known)
+        if ignored:
+            logger.warning("ignoring checkpoint config extra keys %s (not training provenance)", ignored)
+        values = {key: value for key, value in extra.items() if key in known}
+        return cls.from_dict(values) if "trained_categories" in values else None
 
 
 @dataclass(frozen=True)
@@ -56,8 +129,8 @@ class FiLoConfig:
     """Run MMCI's six convolutions as one folded 7x7 convolution at inference (exact up to rounding)."""
     optimized_text: bool = True
     """Encode only averaged prompts, truncated at the longest EOT (exact up to rounding)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Free-form notes carried with the checkpoint (e.g. training provenance); not used by the model."""
+    provenance: TrainingProvenance | None = None
+    """What the model was trained on (set by `filo train`; None for an untrained model); not used by the model."""
 
     def __post_init__(self) -> None:
         if self.taps not in ("authors", "paper"):
@@ -70,6 +143,8 @@ class FiLoConfig:
             raise FiloError(f"box_lambda must be in [0, 1], got {self.box_lambda}")
         if self.smoothing_kernel and self.smoothing_kernel % 2 == 0:
             raise FiloError(f"smoothing_kernel must be odd (or 0 to disable), got {self.smoothing_kernel}")
+        if self.provenance is not None and not isinstance(self.provenance, TrainingProvenance):
+            raise FiloError(f"provenance must be a TrainingProvenance, got {type(self.provenance).__name__}")
         object.__setattr__(self, "qkv_layers", tuple(self.qkv_layers))
         object.__setattr__(self, "vv_layers", tuple(self.vv_layers))
 
@@ -92,11 +167,24 @@ class FiLoConfig:
         values = dataclasses.asdict(self)
         values["qkv_layers"] = list(self.qkv_layers)
         values["vv_layers"] = list(self.vv_layers)
+        values["provenance"] = self.provenance.to_dict() if self.provenance is not None else None
         return values
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> FiLoConfig:
-        """Inverse of `to_dict`; unknown keys are an error rather than silently dropped."""
+    def from_dict(cls, values: Mapping[str, Any]) -> FiLoConfig:
+        """Inverse of `to_dict`; unknown keys are an error rather than silently dropped.
+
+        Also reads the config of checkpoints written before `provenance` existed: their
+        free-form `extra` notes become the provenance record (see
+        `TrainingProvenance.from_legacy_extra`).
+        """
+        values = dict(values)
+        if "extra" in values:
+            if "provenance" in values:
+                raise FiloError("a FiLo config holds both 'provenance' and the old 'extra'; keep only 'provenance'")
+            values["provenance"] = TrainingProvenance.from_legacy_extra(values.pop("extra") or {})
+        elif values.get("provenance") is not None:
+            values["provenance"] = TrainingProvenance.from_dict(values["provenance"])
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

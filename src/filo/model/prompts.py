@@ -10,14 +10,14 @@ prompt learners later replace by learned context vectors:
   position-minor, so that row ``state_index * 9 + position_index`` holds one pair.
 
 Artifacts key on raw category folder names; only the prompt text uses the name returned by
-:func:`prompt_category_name`.
+:func:`filo.vocabulary.prompt_category_name`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from filo.boxes.geometry import POSITIONS
+from filo.vocabulary import POSITIONS, position_index, prompt_category_name
 
 NORMAL_STATE_TEMPLATES: tuple[str, ...] = (
     "{}",
@@ -41,27 +41,6 @@ GENERIC_ABNORMAL_STATE_TEMPLATES: tuple[str, ...] = (
 
 CONTEXT_PLACEHOLDER = "X"
 """The word standing in for each learned context vector (one CLIP token)."""
-
-_AUTHORS_NAME_MAP: dict[str, str] = {
-    "pcb1": "pcb",
-    "pcb2": "pcb",
-    "pcb3": "pcb",
-    "pcb4": "pcb",
-    "macaroni1": "macaroni",
-    "macaroni2": "macaroni",
-}
-
-
-def prompt_category_name(raw: str) -> str:
-    """The object name written into prompts for a raw category folder name.
-
-    ``_`` becomes a space ("metal_nut" -> "metal nut"), and exactly the VisA families the
-    authors merge lose their number (pcb1..pcb4 -> "pcb", macaroni1/2 -> "macaroni").
-    Other trailing digits are kept on purpose: a general digit strip would change prompts
-    (and thus scores) for categories the authors never renamed.
-    """
-    return _AUTHORS_NAME_MAP.get(raw, raw.replace("_", " "))
-
 
 def normal_states(category: str) -> list[str]:
     """The seven normal state phrases for a raw category name, in the authors' order."""
@@ -97,14 +76,6 @@ def abnormal_prompt_texts(category: str, descriptions: Sequence[str], n_ctx: int
         for state in abnormal_states(category, descriptions)
         for position in POSITIONS
     ]
-
-
-def position_index(position: str) -> int:
-    """Index of a position name in :data:`filo.boxes.geometry.POSITIONS`."""
-    try:
-        return POSITIONS.index(position)
-    except ValueError:
-        raise ValueError(f"unknown position {position!r}; use one of {', '.join(POSITIONS)}") from None
 
 
 def abnormal_prompt_row(state_index: int, position: str) -> int:

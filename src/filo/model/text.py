@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from filo.boxes.geometry import POSITIONS
 from filo.errors import FiloError
 from filo.model.clip_backbone import ClipBundle
 from filo.model.prompts import abnormal_prompt_row, abnormal_prompt_texts, normal_prompt_texts
+from filo.vocabulary import POSITIONS
 
 _TEXT_TOWER_PARTS = ("token_embedding", "positional_embedding", "attn_mask", "transformer", "ln_final",
                      "text_projection")
@@ -235,7 +235,7 @@ class FiLoText(nn.Module):
         """F_n and F_a (each (B, embed_dim), L2-normalized) for B images of `category`.
 
         F_a averages the abnormal prompts at ``positions[i]`` (a name from
-        :data:`filo.boxes.geometry.POSITIONS`), or at every position when `positions` or
+        :data:`filo.vocabulary.POSITIONS`), or at every position when `positions` or
         ``positions[i]`` is None. `optimized` switches the exact shortcuts (module docstring).
         """
         prompts = self.prompts(category)

@@ -1,8 +1,8 @@
 """Prediction on image files: shared by `filo predict` and the registered MLflow pyfunc model.
 
 Modules: `inputs` (which files), `models` (which checkpoint serves a category), `descriptions`
-(which descriptions a category uses), `detection` (optional live Grounding DINO boxes),
-`overlay` (heat-map PNGs), `predictor` (the batch loop and per-image results).
+(which descriptions a category uses), `overlay` (heat-map PNGs), `predictor` (the batch loop and per-image
+results; optional live Grounding DINO boxes come from `filo.boxes.source.DetectorBoxes`).
 """
 
 from filo.prediction.descriptions import DescriptionLookup

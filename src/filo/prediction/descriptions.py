@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from filo.descriptions import CategoryDescriptions, category_key, load_descriptions, resolve_descriptions
+from filo.descriptions import CategoryDescriptions, load_descriptions, resolve_descriptions
 from filo.descriptions.defaults import load_shipped_defaults
 from filo.errors import FiloError
+from filo.vocabulary import category_key
 
 FALLBACK_SOURCE_ORDER = ("user", "cache", "defaults")
 USER_FILE_SUFFIXES = (".yaml", ".yml")

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from filo.errors import FiloError
-from filo.evaluation.zero_shot import TRAINED_CATEGORIES_KEY
+from filo.model.checkpoint import CHECKPOINT_FORMAT, read_payload
+from filo.model.config import FiLoConfig
 
 logger = logging.getLogger(__name__)
-
-TRAIN_DATASET_KEY = "train_dataset"
-"""Key of `FiLoConfig.extra` where training records the dataset it trained on."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +37,7 @@ class CandidateModel:
     def from_checkpoint(
         cls, path: str | os.PathLike, *, name: str | None = None, threshold: float | None = None
     ) -> CandidateModel:
-        """Read what a filo checkpoint records about its training (its config's `extra`)."""
-        from filo.model.checkpoint import CHECKPOINT_FORMAT, read_payload
-
+        """Read what a filo checkpoint records about its training (its config's provenance)."""
         path = Path(path)
         payload = read_payload(path)
         if payload.get("format") != CHECKPOINT_FORMAT:
@@ -49,13 +45,13 @@ class CandidateModel:
                 f"{path} is not a filo checkpoint; prediction needs a checkpoint written by `filo train` "
                 "or `filo model init`"
             )
-        extra = payload["config"].get("extra") or {}
+        provenance = FiLoConfig.from_dict(payload["config"]).provenance
         return cls(
             name=name or path.stem,
             checkpoint=path,
             threshold=threshold,
-            trained_categories=frozenset(map(str, extra.get(TRAINED_CATEGORIES_KEY, ()))),
-            train_dataset=extra.get(TRAIN_DATASET_KEY),
+            trained_categories=frozenset(provenance.trained_categories if provenance else ()),
+            train_dataset=provenance.train_dataset if provenance else None,
         )
 
 

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib import colormaps
+from PIL import Image
+from torchvision import transforms
 
 from filo.io import atomic_write_bytes
 
 if TYPE_CHECKING:
     import torch
-    from PIL import Image
 
 OVERLAY_ALPHA = 0.5
 """Weight of the colour-mapped anomaly map in the blend (the image gets 1 - alpha)."""
@@ -38,8 +40,6 @@ class ModelView:
     @classmethod
     def from_preprocess(cls, preprocess) -> ModelView:
         """Split a torchvision `Compose` before its first to-tensor step."""
-        from torchvision import transforms
-
         steps = list(preprocess.transforms)
         split = next((i for i, step in enumerate(steps) if "ToTensor" in type(step).__name__), None)
         if split is None:
@@ -49,9 +49,6 @@ class ModelView:
 
 def overlay_image(view: Image.Image, anomaly_map: np.ndarray, *, alpha: float = OVERLAY_ALPHA) -> Image.Image:
     """Blend the colour-mapped `anomaly_map` (values in [0, 1], clipped) over `view` (same size)."""
-    from matplotlib import colormaps
-    from PIL import Image
-
     values = np.clip(np.asarray(anomaly_map, dtype=np.float32), 0.0, 1.0)
     if values.shape != (view.height, view.width):
         raise ValueError(f"anomaly map {values.shape} does not match the image {(view.height, view.width)}")

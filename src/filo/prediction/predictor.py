@@ -12,7 +12,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+from tqdm import tqdm
+
+from filo.boxes.source import BoxSource, ImageRef, positions_and_masks
+from filo.data.images import load_rgb
 from filo.errors import FiloError
+from filo.model.checkpoint import load_checkpoint
 from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import CandidateModel, choose_candidate, default_candidate
 from filo.prediction.overlay import ModelView, overlay_path, write_overlay
@@ -21,7 +27,6 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from filo.model.filo import FiLo
-    from filo.prediction.detection import LiveBoxes
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +75,7 @@ class Predictor:
         descriptions: DescriptionLookup,
         *,
         default: CandidateModel | None = None,
-        boxes: LiveBoxes | None = None,
+        boxes: BoxSource | None = None,
         device: str = "cpu",
     ) -> None:
         self.candidates = list(candidates)
@@ -88,8 +93,6 @@ class Predictor:
 
     def _model_for(self, category: str) -> tuple[CandidateModel, FiLo]:
         """The chosen checkpoint for `category`, loaded once and prepared with its descriptions."""
-        from filo.model.checkpoint import load_checkpoint
-
         candidate = choose_candidate(self.candidates, category, default=self.default)
         if candidate.name not in self._models:
             logger.info("loading model %s from %s", candidate.name, candidate.checkpoint)
@@ -110,8 +113,6 @@ class Predictor:
         progress: bool = True,
     ) -> Iterator[ImagePrediction]:
         """Predict images of raw `category` in batches, writing overlays to `out_dir`; yields in input order."""
-        from tqdm import tqdm
-
         if batch_size < 1:
             raise FiloError(f"batch size must be at least 1, got {batch_size}")
         candidate, model = self._model_for(category)
@@ -132,10 +133,6 @@ class Predictor:
         out_dir: Path,
     ) -> Iterator[ImagePrediction]:
         """One forward pass over the readable images of `paths`; unreadable ones get an error result."""
-        import torch
-
-        from filo.data.images import load_rgb
-
         views: dict[int, Image.Image] = {}
         errors: dict[int, str] = {}
         for slot, path in enumerate(paths):
@@ -150,8 +147,9 @@ class Predictor:
         if readable:
             images = torch.stack([view.to_tensor(views[slot]) for slot in readable]).to(self.device)
             if self.boxes is not None:
-                positions, keep = self.boxes.find(
-                    [paths[slot] for slot in readable],
+                positions, keep = positions_and_masks(
+                    self.boxes,
+                    [ImageRef(image_id=paths[slot], path=paths[slot]) for slot in readable],
                     self.descriptions.find(category).descriptions,
                     model.config.image_size,
                 )

@@ -2,5 +2,5 @@
 
 Modules: `bundle` (what a registered version holds), `pyfunc` (the `mlflow.pyfunc` model),
 `lineage` (git commit and input hashes), `promotion` (the champion/challenger gate),
-`registration` (register + promote in one call).
+`registration` (register + promote in one call), `settings` (its params section), `predict` (`filo predict`).
 """

@@ -10,7 +10,7 @@ Layout of a bundle folder::
 
 A direction is named ``<train dataset>_to_<target dataset>`` (e.g.
 ``synth_mvtec_to_synth_visa``): the training dataset comes from the checkpoint's
-``config.extra["train_dataset"]`` (written by `filo train`), the target from
+``config.provenance.train_dataset`` (written by `filo train`), the target from
 ``metrics.json["dataset"]``. ``bundle.json``::
 
     {"schema_version": 1, "default_direction": "<name>",
@@ -32,14 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from filo.descriptions import load_descriptions
 from filo.errors import FiloError
+from filo.evaluation.verdict import read_verdict
 from filo.io import atomic_path, atomic_write_text, read_json_document
 from filo.prediction.descriptions import DescriptionLookup
-from filo.prediction.models import TRAIN_DATASET_KEY, CandidateModel, default_candidate
+from filo.prediction.models import CandidateModel, default_candidate
 from filo.prediction.predictor import Predictor
 
 if TYPE_CHECKING:
-    from filo.prediction.detection import LiveBoxes
+    from filo.boxes.source import BoxSource
 
 BUNDLE_FILE = "bundle.json"
 SCHEMA_VERSION = 1
@@ -115,14 +117,11 @@ def read_metrics_document(path: str | os.PathLike) -> dict[str, Any]:
 
 def inspect_direction(files: DirectionFiles) -> Direction:
     """Read and cross-check one direction's files (checkpoint provenance, metrics, verdict, descriptions)."""
-    from filo.descriptions import load_descriptions
-    from filo.evaluation.verdict import read_verdict
-
     checkpoint = CandidateModel.from_checkpoint(files.checkpoint)
     if not checkpoint.train_dataset:
         raise FiloError(
-            f"checkpoint {files.checkpoint} does not record its training dataset (config "
-            f"extra[{TRAIN_DATASET_KEY!r}]); register checkpoints written by `filo train`"
+            f"checkpoint {files.checkpoint} does not record its training dataset (no training provenance "
+            "in its config); register checkpoints written by `filo train`"
         )
     metrics = read_metrics_document(files.metrics)
     verdict = read_verdict(files.verdict)
@@ -153,8 +152,6 @@ class Bundle:
 
     def description_artifacts(self) -> list[Mapping]:
         """The descriptions artifacts of all directions (default direction last, so it wins on a clash)."""
-        from filo.descriptions import load_descriptions
-
         order = sorted(self.directions, key=lambda name: name == self.default_direction)
         return [load_descriptions(self.directions[name].files.descriptions) for name in order]
 
@@ -163,7 +160,7 @@ class Bundle:
         *,
         descriptions: str | os.PathLike | None = None,
         threshold: float | None = None,
-        boxes: LiveBoxes | None = None,
+        boxes: BoxSource | None = None,
         device: str = "cpu",
     ) -> Predictor:
         """A predictor over this bundle's directions.

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from filo.errors import FiloError
 from filo.io import sha256_file
 from filo.tracking import git_state
@@ -39,8 +41,6 @@ class Lineage:
 
 def dvc_lock_hashes(lock_path: str | os.PathLike) -> dict[Path, str]:
     """Absolute path -> md5 of every dep and out recorded in a `dvc.lock` (empty when there is none)."""
-    import yaml
-
     lock_path = Path(lock_path)
     if not lock_path.is_file():
         return {}

@@ -12,14 +12,18 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filo.errors import FiloError
 from filo.prediction.descriptions import DescriptionLookup
-from filo.prediction.detection import LiveBoxes
 from filo.prediction.models import CandidateModel
 from filo.prediction.predictor import Predictor
 from filo.registry.bundle import BUNDLE_FILE, read_bundle
+from filo.registry.pyfunc import BUNDLE_ARTIFACT
+from filo.tracking import tracking_uri
+
+if TYPE_CHECKING:
+    from filo.boxes.source import BoxSource
 
 DEFAULT_MODEL_URI = "models:/filo@champion"
 MODELS_SCHEME = "models:/"
@@ -43,12 +47,10 @@ def download_bundle(model_uri: str, destination: str | os.PathLike) -> Path:
 
     The store is `filo.tracking.tracking_uri()` (tracking and registry), never MLflow's global one.
     """
-    import mlflow
-    from mlflow.exceptions import MlflowException
-    from mlflow.models import Model
+    import mlflow  # heavy: only models:/ URIs need it
+    from mlflow.exceptions import MlflowException  # heavy: only models:/ URIs need it
+    from mlflow.models import Model  # heavy: only models:/ URIs need it
 
-    from filo.registry.pyfunc import BUNDLE_ARTIFACT
-    from filo.tracking import tracking_uri
 
     uri = tracking_uri()
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -78,7 +80,7 @@ def open_predictor(
     *,
     descriptions: str | os.PathLike | None = None,
     threshold: float | None = None,
-    boxes: LiveBoxes | None = None,
+    boxes: BoxSource | None = None,
     device: str = "cpu",
     download_dir: str | os.PathLike | None = None,
 ) -> Predictor:

@@ -133,7 +133,7 @@ def current_champion(client: Any, name: str, gate: Gate) -> tuple[str, dict[str,
 
     A champion direction whose tags lack a gate metric is left out of the comparison.
     """
-    from mlflow.exceptions import MlflowException
+    from mlflow.exceptions import MlflowException  # kept lazy: imported at CLI start-up
 
     try:
         version = client.get_model_version_by_alias(name, CHAMPION)

@@ -26,8 +26,12 @@ from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types.schema import Array, ColSpec, Object, Property, Schema
 
+from filo.device import resolve_device
 from filo.errors import FiloError
+from filo.registry.bundle import read_bundle
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +45,6 @@ MODEL_CONFIG_DEFAULTS = {"output_dir": "", "device": ""}
 
 def model_signature():
     """The pyfunc signature: input and output columns with their types."""
-    from mlflow.models import ModelSignature
-    from mlflow.types.schema import Array, ColSpec, Object, Property, Schema
-
     descriptions = Array(Object([Property("description", "string"), Property("similarity", "double")]))
     inputs = Schema([ColSpec("string", name) for name in INPUT_COLUMNS])
     outputs = Schema([
@@ -69,14 +70,11 @@ class FiLoPyfuncModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: Any) -> None:
         """Open the bundle artifact and choose where overlays go."""
-        from filo.evaluation.evaluate import resolve_device
-        from filo.registry.bundle import read_bundle
-
         config = dict(context.model_config or {})
         configured = config.get("output_dir") or os.environ.get(OUTPUT_DIR_ENV)
         self._output_dir = Path(configured) if configured else None
         self.predictor = read_bundle(context.artifacts[BUNDLE_ARTIFACT]).predictor(
-            device=resolve_device(config.get("device") or None)
+            device=resolve_device(config.get("device"))
         )
 
     @property

@@ -16,39 +16,17 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from filo.io import atomic_write_text
 from filo.registry.bundle import DirectionFiles, inspect_direction, write_bundle
 from filo.registry.lineage import Lineage, collect_lineage
-from filo.registry.promotion import DEFAULT_GATE_METRICS, Gate, PromotionDecision, metric_tags, promote
+from filo.registry.promotion import PromotionDecision, metric_tags, promote
+from filo.registry.settings import RegisterSettings
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "filo"
-DEFAULT_EXPERIMENT = "filo"
 _UNSAFE_TAG_CHARS = re.compile(r"[^A-Za-z0-9_\-. :/]")
-
-
-@dataclass(frozen=True)
-class RegisterSettings:
-    """Where and how a model version is registered (params section `register`)."""
-
-    SECTION: ClassVar[str] = "register"
-
-    name: str = DEFAULT_MODEL_NAME
-    """Registered model name."""
-    experiment: str = DEFAULT_EXPERIMENT
-    """MLflow experiment of the registration run."""
-    gate_metrics: tuple[str, ...] = DEFAULT_GATE_METRICS
-    """Mean metrics averaged into a direction's gate value (promotion: none regresses, one improves)."""
-    dvc_lock: Path = Path("dvc.lock")
-    """dvc.lock whose md5s identify the inputs in the lineage tags."""
-
-    @property
-    def gate(self) -> Gate:
-        """The promotion gate over `gate_metrics`."""
-        return Gate(self.gate_metrics)
 
 
 @dataclass(frozen=True)
@@ -83,14 +61,14 @@ def _safe_tags(tags: Mapping[str, str]) -> dict[str, str]:
 
 def register_bundle(
     direction_files: Sequence[DirectionFiles],
-    settings: RegisterSettings = RegisterSettings(),
+    settings: RegisterSettings | None = None,
     *,
     repo: str | os.PathLike = ".",
     out: str | os.PathLike | None = None,
 ) -> RegistrationResult:
     """Register the directions as one new version of `settings.name` and promote it by its gate.
 
-    `repo` is the git repository of the lineage. `out` (optional) receives the result as
+    `settings` default to `RegisterSettings()`. `repo` is the git repository of the lineage. `out` (optional) receives the result as
     JSON, written atomically (e.g. a DVC out).
     """
     import mlflow
@@ -98,6 +76,7 @@ def register_bundle(
     from filo.registry.pyfunc import log_bundle_model
     from filo.tracking import producing_stage_run, start_run, tracking_uri
 
+    settings = settings or RegisterSettings()
     name, experiment, gate, dvc_lock = settings.name, settings.experiment, settings.gate, settings.dvc_lock
     directions = [inspect_direction(files) for files in direction_files]
     values = {d.name: gate.value(d.mean_metrics, where=f"metrics file {d.files.metrics}") for d in directions}

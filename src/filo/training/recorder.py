@@ -29,7 +29,7 @@ class TrainingRecorder:
         if not self.enabled:
             yield self
             return
-        import mlflow
+        import mlflow  # heavy: only when tracking is on
 
         with start_run(experiment, run_name, tags, run_id=resume_run_id) as active:
             self.run_id = active.info.run_id
@@ -41,7 +41,7 @@ class TrainingRecorder:
         """Log an epoch's mean loss and the learning rate of each parameter group."""
         if not self.enabled:
             return
-        import mlflow
+        import mlflow  # heavy: only when tracking is on
 
         metrics = {f"{phase}/loss": loss}
         metrics.update({f"{phase}/lr/{group['name']}": group["lr"] for group in optimizer.param_groups})

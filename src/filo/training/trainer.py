@@ -24,10 +24,11 @@ from typing import Any
 import torch
 
 from filo.data.torch_dataset import AnomalyDataset
+from filo.device import resolve_device
 from filo.errors import FiloError
 from filo.io import sha256_file
 from filo.model.checkpoint import load_checkpoint, load_trainable_weights, read_payload, save_checkpoint
-from filo.model.config import FiLoConfig
+from filo.model.config import FiLoConfig, TrainingProvenance, preset_config
 from filo.model.filo import FiLo
 from filo.training.determinism import (
     capture_rng_state,
@@ -59,19 +60,8 @@ class TrainResult:
     mlflow_run_id: str | None
 
 
-def select_device(name: str) -> torch.device:
-    """'auto' → CUDA when available, else CPU; 'cuda' without CUDA is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise FiloError("device 'cuda' was asked for but torch sees no CUDA device; use device 'auto' or 'cpu'")
-    return torch.device(name)
-
-
 def _base_config(params: TrainParams, init: Path | None) -> FiLoConfig:
     """The untrained model's config: `init`'s when given, else the params' preset + overrides."""
-    from filo.model.config import preset_config
-
     if init is None:
         return preset_config(params.model_preset, params.model_overrides)
     payload = read_payload(init)
@@ -123,16 +113,16 @@ def _fingerprint(params: TrainParams, config: FiLoConfig, inputs: TrainingInputs
 
 
 def _final_config(config: FiLoConfig, params: TrainParams, inputs: TrainingInputs) -> FiLoConfig:
-    """The trained model's config: provenance in `extra` (read by evaluation's zero-shot check)."""
-    return dataclasses.replace(config, extra={
-        "trained_categories": list(inputs.categories),
-        "train_dataset": inputs.dataset,
-        "manifest_sha256": inputs.manifest_sha256,
-        "descriptions_sha256": inputs.descriptions_sha256,
-        "epochs": params.epochs,
-        "adapter_epochs": params.adapter_epochs,
-        "seed": params.seed,
-    })
+    """The trained model's config with its provenance (read by the zero-shot check and model routing)."""
+    return dataclasses.replace(config, provenance=TrainingProvenance(
+        train_dataset=inputs.dataset,
+        trained_categories=tuple(inputs.categories),
+        manifest_sha256=inputs.manifest_sha256,
+        descriptions_sha256=inputs.descriptions_sha256,
+        epochs=params.epochs,
+        adapter_epochs=params.adapter_epochs,
+        seed=params.seed,
+    ))
 
 
 def _start_point(state: TrainingState | None, phases: list[Phase]) -> tuple[int, int]:
@@ -171,7 +161,7 @@ def train(
     fingerprint = _fingerprint(params, config, inputs, aug_rate, init)
     state_path = training_state_path(out)
     state = _resume_state(state_path, fingerprint) if resume else None
-    device = select_device(params.device)
+    device = torch.device(resolve_device(params.device))
     use_deterministic_kernels(params.deterministic)
     model = _starting_model(config, params, init, inputs, state, state_path).to(device)
     dataset = AnomalyDataset(inputs.manifest, config.image_size, split="test", aug_rate=aug_rate,

@@ -1,11 +1,11 @@
-"""Mapping user-typed category names to artifact keys."""
+"""The shared vocabulary: positions, category keys of user-typed names, prompt category names."""
 
 from __future__ import annotations
 
 import pytest
 
-from filo.descriptions import category_key
 from filo.errors import FiloError
+from filo.vocabulary import POSITIONS, category_key, position_index, prompt_category_name
 
 KNOWN = ["metal_nut", "pipe_fryum", "pcb1", "pcb2", "bottle"]
 
@@ -42,3 +42,30 @@ def test_ambiguous_names_are_an_error_listing_the_candidates():
 def test_empty_names_are_an_error():
     with pytest.raises(FiloError, match="empty"):
         category_key("  ", KNOWN)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("metal_nut", "metal nut"),
+        ("pipe_fryum", "pipe fryum"),
+        ("bottle", "bottle"),
+        ("pcb1", "pcb"),
+        ("pcb4", "pcb"),
+        ("macaroni1", "macaroni"),
+        ("macaroni2", "macaroni"),
+        ("pcb5", "pcb5"),
+        ("macaroni3", "macaroni3"),
+        ("capsules", "capsules"),
+        ("round_part", "round part"),
+    ],
+)
+def test_prompt_category_name_maps_only_the_authors_families(raw: str, expected: str) -> None:
+    assert prompt_category_name(raw) == expected
+
+
+def test_position_index_follows_the_row_major_grid_and_rejects_unknown_names() -> None:
+    assert [position_index(name) for name in POSITIONS] == list(range(9))
+    assert position_index("bottom right") == 8
+    with pytest.raises(ValueError, match="unknown position 'middle'"):
+        position_index("middle")

@@ -1,4 +1,4 @@
-"""Predicting image files and folders of one category with a registered model, a bundle or a checkpoint."""
+"""Predicting image files and folders of one category with a registered model, a bundle or a checkpoint (`filo predict`)."""
 
 from __future__ import annotations
 
@@ -24,22 +24,23 @@ def predict_images(
     detector_checkpoint: str | os.PathLike | None = None,
     text_encoder: str | None = None,
     box_image_size: int | None = None,
-    out_dir: str | os.PathLike = DEFAULT_OUT_DIR,
+    out_dir: str | os.PathLike | None = None,
     batch_size: int = 8,
     device: str | None = None,
     progress: bool = True,
 ):
     """Predict image files and folders (searched recursively) of `category`; yields `ImagePrediction`s.
 
-    `threshold` or `verdict` (a `filo evaluate` verdict.json) replaces the model's threshold.
+    Overlays go to `out_dir` (default `DEFAULT_OUT_DIR`). `threshold` or `verdict` (a
+    `filo evaluate` verdict.json) replaces the model's threshold.
     Both detector paths enable live Grounding DINO boxes (position + suppression).
     """
     from filo.boxes.rules import AUTHORS_RULES
+    from filo.boxes.source import DetectorBoxes
+    from filo.device import resolve_device
     from filo.errors import FiloError
-    from filo.evaluation.evaluate import resolve_device
     from filo.evaluation.verdict import read_verdict
     from filo.prediction import collect_images
-    from filo.prediction.detection import LiveBoxes
     from filo.registry.loading import open_predictor
 
     if threshold is not None and verdict is not None:
@@ -53,10 +54,11 @@ def predict_images(
     boxes = None
     if detector_config is not None:
         rules = dataclasses.replace(AUTHORS_RULES, image_size=box_image_size or AUTHORS_RULES.image_size)
-        boxes = LiveBoxes.load(detector_config, detector_checkpoint, text_encoder=text_encoder,
-                               device=device, rules=rules)
+        boxes = DetectorBoxes.load(detector_config, detector_checkpoint, text_encoder=text_encoder,
+                                   device=device, rules=rules)
     with tempfile.TemporaryDirectory(prefix="filo-model-") as download_dir:
         predictor = open_predictor(model, descriptions=descriptions, threshold=threshold, boxes=boxes,
                                    device=device, download_dir=download_dir)
         key = predictor.category_key(category)
-        yield from predictor.predict(images, key, out_dir, batch_size=batch_size, progress=progress)
+        yield from predictor.predict(images, key, out_dir or DEFAULT_OUT_DIR, batch_size=batch_size,
+                                     progress=progress)

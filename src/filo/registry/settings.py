@@ -1,0 +1,33 @@
+"""The settings of a registration (params section `register`), in a module light enough for the CLI to import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from filo.registry.promotion import DEFAULT_GATE_METRICS, Gate
+
+DEFAULT_MODEL_NAME = "filo"
+DEFAULT_EXPERIMENT = "filo"
+
+
+@dataclass(frozen=True)
+class RegisterSettings:
+    """Where and how a model version is registered (params section `register`)."""
+
+    SECTION: ClassVar[str] = "register"
+
+    name: str = DEFAULT_MODEL_NAME
+    """Registered model name."""
+    experiment: str = DEFAULT_EXPERIMENT
+    """MLflow experiment of the registration run."""
+    gate_metrics: tuple[str, ...] = DEFAULT_GATE_METRICS
+    """Mean metrics averaged into a direction's gate value (promotion: none regresses, one improves)."""
+    dvc_lock: Path = Path("dvc.lock")
+    """dvc.lock whose md5s identify the inputs in the lineage tags."""
+
+    @property
+    def gate(self) -> Gate:
+        """The promotion gate over `gate_metrics`."""
+        return Gate(self.gate_metrics)

@@ -1,0 +1,84 @@
+"""filo's layers: which package may import which, read from the source (function-level imports included).
+
+The table below is the design: a package imports only the packages listed for it. That the
+pipeline's upstream stages reach no model code is checked stage by stage in
+tests/pipelines/test_dag.py (a change under ``src/filo/model/`` must invalidate only the
+train/evaluate/register stages in DVC).
+"""
+
+from __future__ import annotations
+
+import pytest
+from filo.pipelines.imports import direct_imports, find_cycle, package_graph
+
+BASE = {"filo", "filo.errors"}
+"""What every package may import: the (empty) root package and the user-error type."""
+
+ALLOWED: dict[str, set[str]] = {
+    "filo": set(),
+    "filo.errors": set(),
+    "filo.vocabulary": BASE,
+    "filo.io": BASE,
+    "filo.device": BASE,
+    "filo.metrics": BASE,
+    "filo.tracking": BASE | {"filo.io"},
+    "filo.settings": BASE,
+    "filo.data": BASE | {"filo.io"},
+    "filo.descriptions": BASE | {"filo.io", "filo.vocabulary", "filo.data"},
+    "filo.boxes": BASE | {"filo.io", "filo.device", "filo.vocabulary", "filo.data", "filo.descriptions"},
+    "filo.model": BASE | {"filo.io", "filo.vocabulary"},
+    "filo.training": BASE | {"filo.io", "filo.device", "filo.tracking", "filo.data", "filo.descriptions",
+                             "filo.model"},
+    "filo.evaluation": BASE | {"filo.io", "filo.device", "filo.tracking", "filo.metrics", "filo.data",
+                               "filo.descriptions", "filo.boxes", "filo.model"},
+    "filo.prediction": BASE | {"filo.io", "filo.device", "filo.vocabulary", "filo.data", "filo.descriptions",
+                               "filo.boxes", "filo.model"},
+    "filo.registry": BASE | {"filo.io", "filo.device", "filo.tracking", "filo.descriptions", "filo.boxes",
+                             "filo.evaluation", "filo.prediction", "filo.model"},
+    "filo.stages": None,  # the CLI modules: any package (their reach per stage is checked in test_dag.py)
+    "filo.cli": BASE | {"filo.stages", "filo.settings", "filo.tracking"},
+    "filo.pipelines": None,  # the DAG and the Prefect flows: they drive everything
+}
+"""Package -> the filo packages it may import (None: any)."""
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, dict[str, set[str]]]:
+    return package_graph()
+
+
+def test_every_package_is_in_the_layer_table(graph) -> None:
+    packages = set(graph)
+    assert packages - set(ALLOWED) == set(), "add the new package to ALLOWED with the packages it may import"
+    assert set(ALLOWED) - packages == set(), "a package in ALLOWED no longer exists; drop it from the table"
+
+
+def test_packages_import_only_what_their_layer_allows(graph) -> None:
+    violations = [
+        f"{package} -> {target} ({', '.join(sorted(edges))})"
+        for package, targets in sorted(graph.items())
+        if ALLOWED[package] is not None
+        for target, edges in sorted(targets.items())
+        if target not in ALLOWED[package]
+    ]
+    assert violations == []
+
+
+def test_the_layer_table_has_no_cycle() -> None:
+    assert find_cycle({package: allowed or set() for package, allowed in ALLOWED.items()}) is None
+
+
+def test_filo_packages_import_each_other_without_a_cycle(graph) -> None:
+    edges = {package: set(targets) for package, targets in graph.items()}
+    assert find_cycle(edges) is None
+
+
+def test_imports_inside_functions_and_parent_packages_are_found() -> None:
+    found = direct_imports("filo.cli")
+    assert "filo.tracking" in found  # imported inside run_parsed only
+    assert {"filo.stages", "filo.errors"} <= found
+    assert "filo.training" in direct_imports("filo.stages.train")  # parent package of filo.training.params
+
+
+def test_find_cycle_names_the_cycle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
