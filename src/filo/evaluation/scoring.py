@@ -19,6 +19,7 @@ from filo.boxes.geometry import keep_mask
 from filo.data.torch_dataset import AnomalyDataset, category_batches
 from filo.descriptions import CategoryDescriptions
 from filo.errors import FiloError
+from filo.kernels import use_thread_independent_kernels
 from filo.model.filo import FiLo
 
 
@@ -67,6 +68,7 @@ def score_manifest(
 
     Without `boxes`, every image averages all positions and no pixel is suppressed.
     """
+    use_thread_independent_kernels()
     model = model.to(device).eval()
     dataset = AnomalyDataset(manifest, model.config.image_size, split="test", resize_mode=model.config.resize_mode)
     missing = sorted(set(dataset.rows["category"]) - set(descriptions))

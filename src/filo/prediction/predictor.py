@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from filo.errors import FiloError
+from filo.kernels import use_thread_independent_kernels
 from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import CandidateModel, choose_candidate, default_candidate
 from filo.prediction.overlay import ModelView, overlay_path, write_overlay
@@ -80,6 +81,7 @@ class Predictor:
         self.device = device
         self._models: dict[str, FiLo] = {}
         self._prepared: set[tuple[str, str]] = set()
+        use_thread_independent_kernels()  # the same scores as `filo evaluate` gave on this machine or another
 
     def category_key(self, name: str) -> str:
         """The raw category key of a user-typed category name ("metal nut" -> "metal_nut")."""
