@@ -59,5 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="mean metrics averaged into the gate value (default: %(default)s)")
     parser.add_argument("--dvc-lock", type=Path, default=Path("dvc.lock"),
                         help="dvc.lock whose md5s identify the inputs (default: %(default)s)")
-    parser.add_argument("--out", type=Path, help="also write the result JSON here (e.g. a DVC out)")
+    parser.add_argument("--out", type=Path, help="also write the registration record here (e.g. a DVC out): "
+                        "name, gate values and input hashes; no version, run id or git state")
     parser.set_defaults(func=run)
