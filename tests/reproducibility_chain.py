@@ -25,12 +25,13 @@ def run_chain(threads: int) -> None:
 
     torch.set_num_threads(threads)
 
+    from filo.stages.boxes import make_tiny, run_boxes
+    from filo.stages.describe import describe_manifest
+
     from filo.boxes.rules import BoxRules
     from filo.data.index import index_dataset
     from filo.data.synthetic import generate_dataset
     from filo.evaluation.evaluate import EvaluationSettings, evaluate
-    from filo.stages.boxes import make_tiny, run_boxes
-    from filo.stages.describe import describe_manifest
     from filo.training import TrainParams, train
 
     for layout in ("mvtec", "visa"):

@@ -31,7 +31,7 @@ def test_chain_artifacts_are_byte_identical_across_folders_and_thread_counts(tmp
 
     expected = {"data/manifests/visa.parquet", "data/descriptions/visa.json", "data/boxes/visa.parquet",
                 "models/tiny_grounding_dino/GroundingDINO_tiny_demo.py", "models/filo.pt",
-                "results/scores.parquet", "results/metrics.json", "results/verdict.json",
+                "results/scores.parquet", "results/metrics.json", "results/metrics_detail.json", "results/verdict.json",
                 "results/metrics_table.csv", "results/plots/roc.png"}
     assert expected <= set(one), sorted(expected - set(one))
     assert set(one) == set(two)
