@@ -108,6 +108,7 @@ def test_tables_and_plots_are_complete(evaluated):
     for name in ("roc.png", "pr.png", "score_histograms.png", "gallery.png"):
         with Image.open(out_dir / "plots" / name) as image:
             assert image.format == "PNG" and image.width > 100 and image.height > 100
+            assert "Software" not in image.info  # no library release in the bytes
             image.verify()
     roc = pd.read_csv(out_dir / "plots" / "roc.csv")
     assert sorted(roc["category"].unique()) == ["round_part", "woven_fabric"]
