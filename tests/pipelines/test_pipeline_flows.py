@@ -140,4 +140,5 @@ def test_the_pipeline_flow_runs_both_directions_end_to_end(prefect_server, tmp_p
         assert list(dict.fromkeys(boxes)) == manifest.loc[manifest["split"] == "test", "image_id"].tolist()
     assert not list(layout.root.rglob("*.fanout"))
     assert result["registration"]["alias"] == "champion"  # the first version registered in this store
-    assert json.loads(layout.registration.read_text())["version"] == result["registration"]["version"]
+    record = json.loads(layout.registration.read_text())
+    assert record["gate_values"] == result["registration"]["decision"]["values"]
