@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Smaller than the demo profile: one texture and one object category per side.
+# Smaller than the demo profile (one texture and one object category per side), its batch sizes.
 SYNTH = {"image_size": 64, "n_train_good": 1, "n_test_good": 2, "n_test_per_defect": 1}
 CATEGORIES = {"mvtec": ["woven_fabric", "round_part"], "visa": ["wood_grain", "trace_board"]}
 TRAIN = {"model_preset": "tiny", "seed": 0, "epochs": 1, "adapter_epochs": 1, "batch_size": 4, "device": "cpu",
@@ -43,12 +43,12 @@ def run_chain(threads: int) -> None:
     detector = make_tiny(Path("models/tiny_grounding_dino"), seed=0)
     run_boxes("data/manifests/visa.parquet", "data/descriptions/visa.json", "data/boxes/visa.parquet",
               config=detector / "GroundingDINO_tiny_demo.py", checkpoint=detector / "checkpoint.pth",
-              device="cpu", rules=BoxRules(image_size=BOX_IMAGE_SIZE), batch_size=2)
+              device="cpu", rules=BoxRules(image_size=BOX_IMAGE_SIZE), batch_size=4)
     train("data/manifests/mvtec.parquet", "data/descriptions/mvtec.json", "models/filo.pt", TrainParams(**TRAIN),
           eval_manifest_path="data/manifests/visa.parquet")
     evaluate("models/filo.pt", "data/manifests/visa.parquet", "data/descriptions/visa.json", "results",
              boxes_path="data/boxes/visa.parquet",
-             settings=EvaluationSettings(device="cpu", batch_size=4, gallery_size=2, experiment=None))
+             settings=EvaluationSettings(device="cpu", batch_size=8, gallery_size=2, experiment=None))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,12 @@ Two things make the same computation give other bits on another machine:
   (``ATEN_CPU_CAPABILITY``, ``MKL_CBWR``). Both libraries read these variables when they
   first compute, not when torch is imported.
 
-So an artifact has the same bytes on a 2-core AVX2 laptop and a 64-core AVX-512 server
-(same library versions: requirements/constraints.txt). Other architectures (ARM) run other
-code and give other bits.
+So an artifact of the demo profile has the same bytes on a 2-core AVX2 laptop and a 64-core
+AVX-512 server (same library versions: requirements/constraints.txt). Other architectures
+(ARM) run other code and give other bits. Not covered: above ~32k elements per reduction
+(the paper profile's 518-pixel maps on a CPU, or training batches of 16 at 64 pixels),
+torch's full-tensor means, sums over a long dimension with few outputs, and the softmax
+over the two map channels split their work by thread too (last-bit differences).
 """
 
 from __future__ import annotations
