@@ -149,7 +149,7 @@ def pipeline_stages() -> list[Stage]:
     return stages
 
 
-EVALUATION_FILES = ("scores.parquet", "verdict.json", "metrics_table.csv", "metrics_table.md",
+EVALUATION_FILES = ("scores.parquet", "verdict.json", "metrics_detail.json", "metrics_table.csv", "metrics_table.md",
                     "plots/roc.png", "plots/pr.png", "plots/score_histograms.png", "plots/gallery.png")
 """The cached files of an evaluation output folder (see `filo.evaluation.outputs`)."""
 EVALUATION_METRICS = ("metrics.json",)

@@ -50,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="its verdict.json from `filo evaluate` (repeat)")
     parser.add_argument("--descriptions", type=InputPath, action="append", required=True,
                         help="descriptions artifact of its evaluation dataset (repeat)")
-    parser.add_argument("--out", type=OutputPath, help="also write the result JSON here (e.g. a DVC out)")
+    parser.add_argument("--out", type=OutputPath, help="also write the registration record here (e.g. a DVC "
+                        "out): name, gate values and input hashes; no version, run id or git state")
     add_params_argument(parser)
     add_settings_arguments(parser.add_argument_group("registration settings (params section `register`)"),
                            RegisterSettings)

@@ -1,3 +1,7 @@
 """filo: zero-shot industrial anomaly detection with FiLo (fine-grained descriptions + localization)."""
 
+from filo.kernels import pin_cpu_code_paths
+
 __version__ = "0.1.0"
+
+pin_cpu_code_paths()  # before torch computes anything: the same bytes on AVX2 and AVX-512 machines

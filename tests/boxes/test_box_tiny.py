@@ -1,6 +1,7 @@
 """The tiny random Grounding DINO: built, saved, reloaded like a real checkpoint, run end to end."""
 
 import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -39,6 +40,15 @@ def test_tiny_detector_is_reproducible_from_its_seed(tiny_dir, tmp_path):
     shipped = [text for entry in load_shipped_defaults().values() for text in entry.descriptions]
     assert vocabulary == tiny_vocabulary(shipped)
     assert {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "scratch", "##z"} <= set(vocabulary)
+
+
+def test_tiny_detector_folder_holds_no_machine_path_and_loads_after_a_move(tiny_dir, tmp_path):
+    config = (tiny_dir / CONFIG_FILE).read_text()
+    assert str(tiny_dir.parent) not in config and f"text_encoder_type = {TEXT_ENCODER_DIR!r}" in config
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_dir, moved)
+    detector = load_detector(moved / CONFIG_FILE, moved / CHECKPOINT_FILE, device="cpu")
+    assert detector.model.bert.config.name_or_path == str((moved / TEXT_ENCODER_DIR).resolve())
 
 
 @pytest.fixture(scope="module")

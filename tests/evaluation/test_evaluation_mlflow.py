@@ -42,7 +42,7 @@ def logged(tiny_inputs, tracking_uri, tmp_path_factory):
 def test_run_holds_metrics_params_and_provenance(logged, tiny_inputs):
     result, out_dir, run, model = logged
     assert run.info.status == "FINISHED"
-    document = json.loads((out_dir / "metrics.json").read_text())
+    document = json.loads((out_dir / "metrics_detail.json").read_text())
     assert run.data.metrics["image_auroc"] == pytest.approx(document["mean"]["image_auroc"])
     assert run.data.metrics["per_category/round_part/pixel_aupro"] == pytest.approx(
         document["per_category"]["round_part"]["pixel_aupro"]

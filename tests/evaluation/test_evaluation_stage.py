@@ -20,7 +20,7 @@ from filo.evaluation.settings import EvaluationSettings
 IMAGE_KEYS = ["image_auroc", "image_ap", "image_f1_max"]
 PIXEL_KEYS = ["pixel_auroc", "pixel_ap", "pixel_f1_max", "pixel_aupro", "pixel_aupro_authors"]
 OUTPUT_FILES = {
-    "metrics.json", "verdict.json", "scores.parquet", "metrics_table.csv", "metrics_table.md",
+    "metrics.json", "metrics_detail.json", "verdict.json", "scores.parquet", "metrics_table.csv", "metrics_table.md",
     "plots/roc.csv", "plots/pr.csv", "plots/roc.png", "plots/pr.png", "plots/score_histograms.png",
     "plots/gallery.png",
 }
@@ -49,9 +49,9 @@ def test_writes_every_output(evaluated):
     assert _files(out_dir) == OUTPUT_FILES
 
 
-def test_metrics_json_matches_scikit_learn_on_the_written_scores(evaluated):
+def test_metrics_detail_matches_scikit_learn_on_the_written_scores(evaluated):
     result, out_dir, _ = evaluated
-    document = json.loads((out_dir / "metrics.json").read_text())
+    document = json.loads((out_dir / "metrics_detail.json").read_text())
     scores = pd.read_parquet(out_dir / "scores.parquet")
     assert document["n_images"] == len(scores) == 14
     assert document["pixel_metrics"] is True and document["dataset"] == "synth_mvtec"
@@ -65,6 +65,20 @@ def test_metrics_json_matches_scikit_learn_on_the_written_scores(evaluated):
         assert all(0.0 <= document["per_category"][category][key] <= 1.0 for key in PIXEL_KEYS)
     assert document["mean"]["image_auroc"] == pytest.approx(np.mean(aurocs))
     assert result.metrics.mean["image_auroc"] == pytest.approx(document["mean"]["image_auroc"])
+
+
+def test_metrics_json_is_one_flat_row_of_means_threshold_and_counts(evaluated):
+    result, out_dir, _ = evaluated
+    summary = json.loads((out_dir / "metrics.json").read_text())
+    detail = json.loads((out_dir / "metrics_detail.json").read_text())
+    verdict = json.loads((out_dir / "verdict.json").read_text())
+    summary_metrics = [*IMAGE_KEYS, *PIXEL_KEYS[:-1]]  # no authors' AUPRO variant in the summary
+    assert list(summary) == ["dataset", *summary_metrics, "threshold", "n_normal", "n_anomalous"]
+    assert summary["dataset"] == detail["dataset"] == "synth_mvtec"
+    assert {key: summary[key] for key in summary_metrics} == {key: detail["mean"][key] for key in summary_metrics}
+    assert summary["threshold"] == verdict["threshold"] == result.verdict.threshold
+    assert (summary["n_normal"], summary["n_anomalous"]) == (detail["n_normal"], detail["n_anomalous"])
+    assert summary["n_normal"] + summary["n_anomalous"] == detail["n_images"]
 
 
 def test_scores_and_verdict_agree(evaluated):
@@ -95,6 +109,7 @@ def test_tables_and_plots_are_complete(evaluated):
     for name in ("roc.png", "pr.png", "score_histograms.png", "gallery.png"):
         with Image.open(out_dir / "plots" / name) as image:
             assert image.format == "PNG" and image.width > 100 and image.height > 100
+            assert "Software" not in image.info  # no library release in the bytes
             image.verify()
     roc = pd.read_csv(out_dir / "plots" / "roc.csv")
     assert sorted(roc["category"].unique()) == ["round_part", "woven_fabric"]
@@ -117,9 +132,11 @@ def test_allow_overlap_evaluates_and_no_masks_means_image_level_only(tiny_inputs
                  "--descriptions", str(tiny_inputs.descriptions), "--out-dir", str(out_dir), "--allow-overlap",
                  "--threshold-rule", "fpr", "--target-fpr", "0.0", "--gallery-size", "0", "--experiment", "none"])
     assert code == 0
-    document = json.loads((out_dir / "metrics.json").read_text())
+    document = json.loads((out_dir / "metrics_detail.json").read_text())
     assert document["pixel_metrics"] is False
     assert all(list(values) == IMAGE_KEYS for values in document["per_category"].values())
+    summary = json.loads((out_dir / "metrics.json").read_text())
+    assert list(summary) == ["dataset", *IMAGE_KEYS, "threshold", "n_normal", "n_anomalous"]
     markdown = (out_dir / "metrics_table.md").read_text()
     assert "image-level metrics only" in markdown and "not the paper protocol" in markdown
     assert _files(out_dir) == OUTPUT_FILES - {"plots/gallery.png"}

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from conftest import run_command as _run
 from conftest import scratch_repository
+from mlflow import MlflowClient
 
 DOWNSTREAM_OF_THE_MODEL = {"train_mvtec_to_visa", "train_visa_to_mvtec", "evaluate_mvtec_to_visa",
                            "evaluate_visa_to_mvtec", "register"}
@@ -31,7 +32,9 @@ def test_demo_pipeline_runs_reruns_nothing_and_tracks_parameters_and_code(pipeli
         summary = json.loads((work / "results" / direction / "metrics.json").read_text())
         assert 0.0 <= summary["pixel_auroc"] <= 1.0, summary
     registration = json.loads((work / "results" / "registration.json").read_text())
-    assert registration["alias"] == "champion"
+    assert set(registration["gate_values"]) == {"synth_mvtec_to_synth_visa", "synth_visa_to_synth_mvtec"}
+    champion = MlflowClient(env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias(registration["name"], "champion")
+    assert str(champion.version) == "1"
 
     _assert_versions_lead_back_to_their_datasets(work)
 

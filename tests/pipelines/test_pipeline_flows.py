@@ -109,7 +109,7 @@ def test_sharded_evaluation_equals_filo_evaluate(prefect_server, dask_address, t
     mean = run_sharded_evaluation(stage, tmp_path, params, dask_address=dask_address, shards=3)
 
     _assert_close_metrics(mean, whole.metrics.mean)
-    for name in ("metrics.json", "verdict.json"):
+    for name in ("metrics.json", "metrics_detail.json", "verdict.json"):
         _assert_close_metrics(json.loads((out_dir / name).read_text()), json.loads((whole.out_dir / name).read_text()))
     sharded_scores = pd.read_parquet(out_dir / "scores.parquet")
     whole_scores = pd.read_parquet(whole.out_dir / "scores.parquet")

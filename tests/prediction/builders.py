@@ -53,18 +53,9 @@ def write_descriptions_artifact(path: Path, categories: list[str], descriptions=
 
 
 def write_metrics(path: Path, *, dataset: str, image_auroc: float, pixel_auroc: float | None) -> Path:
-    """A metrics.json in the shape `filo evaluate` writes (only the fields registration reads are meaningful)."""
-    mean = {"image_auroc": image_auroc, "image_ap": 0.5, "pixel_auroc": pixel_auroc, "pixel_ap": 0.1}
-    document = {
-        "schema_version": 1,
-        "dataset": dataset,
-        "boxes": False,
-        "n_images": 10,
-        "n_categories": 1,
-        "pixel_metrics": pixel_auroc is not None,
-        "mean": mean,
-        "per_category": {"some_category": mean},
-    }
+    """A metrics.json summary in the shape `filo evaluate` writes (only what registration reads is meaningful)."""
+    document = {"dataset": dataset, "image_auroc": image_auroc, "image_ap": 0.5, "pixel_auroc": pixel_auroc,
+                "pixel_ap": 0.1, "threshold": 0.5, "n_normal": 5, "n_anomalous": 5}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document), encoding="utf-8")
     return path

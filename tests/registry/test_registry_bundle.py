@@ -61,8 +61,15 @@ def test_a_checkpoint_without_training_provenance_is_refused(tmp_path):
 
 def test_metrics_without_a_dataset_are_refused(tmp_path):
     files = make_direction(tmp_path, "synth_mvtec", "synth_visa", image_auroc=0.7, pixel_auroc=0.8)
-    files.metrics.write_text(json.dumps({"mean": {"image_auroc": 0.7}}))
+    files.metrics.write_text(json.dumps({"image_auroc": 0.7}))
     with pytest.raises(FiloError, match="metrics.json does not name its dataset"):
+        inspect_direction(files)
+
+
+def test_metrics_without_mean_metrics_are_refused(tmp_path):
+    files = make_direction(tmp_path, "synth_mvtec", "synth_visa", image_auroc=0.7, pixel_auroc=0.8)
+    files.metrics.write_text(json.dumps({"dataset": "synth_visa", "mean": {"image_auroc": 0.7}}))
+    with pytest.raises(FiloError, match="metrics.json has no numeric mean metrics"):
         inspect_direction(files)
 
 

@@ -70,14 +70,25 @@ def test_an_undefined_gate_metric_fails_before_anything_is_registered(mlflow_sto
 
 def test_the_cli_registers_promotes_and_writes_its_result(mlflow_store, tmp_path, capsys):
     files = make_bundle_inputs(tmp_path / "cli", mvtec_to_visa=(0.7, 0.8), visa_to_mvtec=(0.6, 0.7))
-    arguments = ["register", "--dvc-lock", str(tmp_path / "none.lock"), "--out", str(tmp_path / "registered.json")]
+    arguments = ["register", "--dvc-lock", str(tmp_path / "none.lock")]
     for direction in files:
         arguments += ["--model", str(direction.checkpoint), "--metrics", str(direction.metrics),
                       "--verdict", str(direction.verdict), "--descriptions", str(direction.descriptions)]
-    assert main(arguments) == 0
+    assert main([*arguments, "--out", str(tmp_path / "registered.json")]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed == json.loads((tmp_path / "registered.json").read_text())
     assert (printed["version"], printed["alias"], printed["model_uri"]) == ("1", CHAMPION, "models:/filo/1")
+    record = (tmp_path / "registered.json").read_bytes()
+    assert json.loads(record) == {
+        "name": "filo",
+        "gate_metrics": ["image_auroc", "pixel_auroc"],
+        "gate_values": printed["decision"]["values"],
+        "inputs": printed["lineage"]["inputs"],
+    }
+
+    assert main([*arguments, "--out", str(tmp_path / "again.json")]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["version"], again["run_id"]) != (printed["version"], printed["run_id"])
+    assert (tmp_path / "again.json").read_bytes() == record  # registry state stays out of the record
 
 
 def test_the_cli_wants_every_file_once_per_direction(mlflow_store, tmp_path, capsys):

@@ -24,6 +24,7 @@ from filo.boxes.rules import PhraseDecoder
 from filo.device import resolve_device
 from filo.errors import FiloError
 from filo.io import sha256_file
+from filo.kernels import use_thread_independent_kernels
 
 LOGGER = logging.getLogger(__name__)
 MAX_UNINITIALIZED_FRACTION = 0.5
@@ -113,12 +114,31 @@ def resolve_config_path(config: str | os.PathLike) -> Path:
     )
 
 
+def config_relative_text_encoder(config_file: Path, text_encoder_type: str) -> str | None:
+    """The folder a relative `text_encoder_type` names next to the config file, if it exists there.
+
+    A config that names its text encoder relative to itself (as `filo boxes-make-tiny` writes
+    it) stays valid wherever the folder is moved and holds no machine path.
+    """
+    if Path(text_encoder_type).is_absolute():
+        return None
+    candidate = config_file.parent / text_encoder_type
+    return str(candidate) if candidate.is_dir() else None
+
+
 def build_model(config_path: str | os.PathLike, text_encoder: str | None, device: str) -> torch.nn.Module:
-    """An uninitialized Grounding DINO from a groundingdino-py config file, text encoder overridden if given."""
+    """An uninitialized Grounding DINO from a groundingdino-py config file, text encoder overridden if given.
+
+    Without `text_encoder`, a relative `text_encoder_type` of the config that names a folder next to
+    the config file is resolved there; any other value goes to transformers as written (hub name).
+    """
     from groundingdino.models import build_model as build_groundingdino
     from groundingdino.util.slconfig import SLConfig  # heavy: loaded only when a detector is used
 
-    config = SLConfig.fromfile(str(resolve_config_path(config_path)))
+    config_file = resolve_config_path(config_path)
+    config = SLConfig.fromfile(str(config_file))
+    if text_encoder is None:
+        text_encoder = config_relative_text_encoder(config_file, config.text_encoder_type)
     if text_encoder is not None:
         if not Path(text_encoder).is_dir():
             raise FiloError(
@@ -223,6 +243,7 @@ def load_detector(
     `trust_pickle` allows checkpoints that hold arbitrary pickled objects (only for trusted files).
     """
     device = resolve_device(device)
+    use_thread_independent_kernels()
     model = build_model(config_path, text_encoder, device)
     state = read_checkpoint_state(checkpoint_path, trust_pickle=trust_pickle)
     load_state_reported(model, state, source=f"checkpoint {checkpoint_path}")

@@ -12,7 +12,7 @@ Layout of the output directory (pass these to ``filo boxes``)::
 
     <dir>/GroundingDINO_tiny_demo.py  --config
     <dir>/checkpoint.pth   --checkpoint   ({"model": state_dict}, float16 values)
-    <dir>/text_encoder/    --text-encoder (BERT config, weights, vocab.txt)
+    <dir>/text_encoder/    BERT config, weights, vocab.txt (the config names it relative to itself)
 """
 
 from __future__ import annotations
@@ -80,13 +80,17 @@ def _base_config_path() -> Path:
     return Path(groundingdino.__file__).parent / "config" / BASE_CONFIG
 
 
-def _write_config(path: Path, text_encoder_dir: Path) -> None:
-    """Write the tiny detector's config: the Swin-T OGC config with the tiny overrides."""
+def _write_config(path: Path) -> None:
+    """Write the tiny detector's config: the Swin-T OGC config with the tiny overrides.
+
+    Its `text_encoder_type` is the text encoder folder's name, relative to the config's own
+    folder (see `filo.boxes.detector.build_model`): no machine path ends up in the artifact.
+    """
     from groundingdino.util.slconfig import SLConfig  # heavy: loaded only when a demo detector is made
 
     base = SLConfig.fromfile(str(_base_config_path()))
     values = {key: base[key] for key in base}
-    values.update(TINY_CONFIG_OVERRIDES, text_encoder_type=str(text_encoder_dir.resolve()))
+    values.update(TINY_CONFIG_OVERRIDES, text_encoder_type=TEXT_ENCODER_DIR)
     lines = ['"""Tiny random Grounding DINO for the filo demo (meaningless boxes); see filo.boxes.tiny."""']
     lines += [f"{key} = {value!r}" for key, value in values.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -114,7 +118,7 @@ def make_tiny_detector(out_dir: str | os.PathLike, *, texts: Iterable[str] = (),
         tmp.mkdir()
         torch.manual_seed(seed)
         _write_text_encoder(tmp / TEXT_ENCODER_DIR, texts)
-        _write_config(tmp / CONFIG_FILE, out_dir / TEXT_ENCODER_DIR)
+        _write_config(tmp / CONFIG_FILE)
         model = build_model(tmp / CONFIG_FILE, str(tmp / TEXT_ENCODER_DIR), "cpu")
         state = {key: value.half() if value.is_floating_point() else value for key, value in model.state_dict().items()}
         torch.save({"model": state}, tmp / CHECKPOINT_FILE)

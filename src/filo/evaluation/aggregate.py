@@ -101,10 +101,10 @@ def compute_evaluation_metrics(
 
 
 def _mean(per_category: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Mean of each metric over the categories where it is defined."""
+    """Mean of each metric over the categories where it is defined (correctly rounded sum: any category order)."""
     keys = next(iter(per_category.values())).keys()
     mean = {}
     for key in keys:
         defined = [values[key] for values in per_category.values() if not math.isnan(values[key])]
-        mean[key] = float(np.mean(defined)) if defined else math.nan
+        mean[key] = math.fsum(defined) / len(defined) if defined else math.nan
     return mean

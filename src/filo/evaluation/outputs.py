@@ -2,7 +2,8 @@
 
 Layout of the directory::
 
-    metrics.json          mean + per-category metrics (dvc metrics)
+    metrics.json          flat summary: dataset, mean metrics, verdict threshold, image counts (dvc metrics)
+    metrics_detail.json   mean + per-category metrics, counts, undefined values, run information
     verdict.json          image threshold + confusion matrix (read by `filo predict`)
     scores.parquet        one row per test image: image_id, category, defect_type, label, has_mask,
                           score, anomalous (the verdict), position, top_descriptions,
@@ -28,7 +29,7 @@ from filo.evaluation.aggregate import EvaluationMetrics
 from filo.evaluation.curves import category_curves
 from filo.evaluation.gallery import write_gallery
 from filo.evaluation.plots import plot_curves, plot_score_histograms
-from filo.evaluation.report import metrics_document, write_metrics_json, write_tables
+from filo.evaluation.report import metrics_document, metrics_summary, write_metrics_json, write_tables
 from filo.evaluation.verdict import Verdict, write_verdict
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from filo.evaluation.scoring import ScoredImages
 
 METRICS_FILE = "metrics.json"
+METRICS_DETAIL_FILE = "metrics_detail.json"
 VERDICT_FILE = "verdict.json"
 SCORES_FILE = "scores.parquet"
 TABLE_CSV_FILE = "metrics_table.csv"
@@ -84,7 +86,10 @@ def write_evaluation_outputs(
     boxes: Mapping[str, ImageBoxes] | None,
     gallery_size: int,
 ) -> None:
-    """Write every output file into `directory` (an empty folder), `metrics.json` last."""
+    """Write every output file into `directory` (an empty folder), `metrics.json` last.
+
+    `run_info["dataset"]` names the target dataset in both metrics files.
+    """
     frame = scores_frame(scored, manifest, verdict)
     _write_scores(frame, directory / SCORES_FILE)
     write_verdict(directory / VERDICT_FILE, verdict)
@@ -109,4 +114,5 @@ def write_evaluation_outputs(
             boxes=boxes,
             has_masks=metrics.pixel_metrics,
         )
-    write_metrics_json(directory / METRICS_FILE, metrics_document(metrics, run_info))
+    write_metrics_json(directory / METRICS_DETAIL_FILE, metrics_document(metrics, run_info))
+    write_metrics_json(directory / METRICS_FILE, metrics_summary(metrics, verdict, dataset=run_info["dataset"]))

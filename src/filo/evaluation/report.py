@@ -1,4 +1,10 @@
-"""Evaluation reports: `metrics.json` for `dvc metrics`, and the per-category table as CSV and Markdown.
+"""Evaluation reports: the `metrics.json` summary for `dvc metrics`, the detailed metrics document, and
+the per-category table as CSV and Markdown.
+
+`metrics.json` is one flat row, short enough for `dvc metrics show`: the target dataset, the
+mean over categories of the image and pixel AUROC, AP, F1-max and AUPRO, the verdict
+threshold and the image counts. Everything else (per-category values, undefined values and
+why, run information) is in the detailed document and the table.
 
 The table has the shape of the paper's Tables 5–8: one row per category (raw folder
 name), then a Mean row over categories. The CSV holds the exact values in [0, 1]; the
@@ -16,9 +22,14 @@ from typing import Any
 import pandas as pd
 
 from filo.evaluation.aggregate import EvaluationMetrics
+from filo.evaluation.verdict import Verdict
 from filo.io import atomic_write_text
 
 METRICS_SCHEMA_VERSION = 1
+SUMMARY_METRICS = (
+    "image_auroc", "image_ap", "image_f1_max", "pixel_auroc", "pixel_ap", "pixel_f1_max", "pixel_aupro",
+)
+"""The mean metrics `metrics.json` holds (those the dataset has: no pixel metrics without masks)."""
 MEAN_ROW = "mean"
 COLUMN_TITLES = {
     "image_auroc": "I-AUROC",
@@ -41,8 +52,20 @@ def _json_values(values: Mapping[str, float]) -> dict[str, float | None]:
     return {key: _finite_or_none(value) for key, value in values.items()}
 
 
+def metrics_summary(metrics: EvaluationMetrics, verdict: Verdict, *, dataset: str) -> dict[str, Any]:
+    """The flat `metrics.json` row: dataset, mean metrics (null where undefined), threshold, image counts."""
+    counts = metrics.counts.values()
+    return {
+        "dataset": dataset,
+        **{key: _finite_or_none(metrics.mean[key]) for key in SUMMARY_METRICS if key in metrics.mean},
+        "threshold": verdict.threshold,
+        "n_normal": sum(c["normal"] for c in counts),
+        "n_anomalous": sum(c["anomalous"] for c in counts),
+    }
+
+
 def metrics_document(metrics: EvaluationMetrics, run_info: Mapping[str, Any]) -> dict[str, Any]:
-    """The `metrics.json` document: mean and per-category metrics plus counts and how they were made.
+    """The detailed metrics document: mean and per-category metrics plus counts and how they were made.
 
     `run_info` adds descriptive fields (dataset, boxes used, pro_fpr_limit, bins, ...).
     """
@@ -64,7 +87,7 @@ def metrics_document(metrics: EvaluationMetrics, run_info: Mapping[str, Any]) ->
 
 
 def write_metrics_json(path: str | os.PathLike, document: Mapping[str, Any]) -> None:
-    """Write `metrics.json` atomically (strict JSON: no NaN)."""
+    """Write a metrics document (summary or detailed) atomically (strict JSON: no NaN)."""
     atomic_write_text(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
 
 

@@ -18,6 +18,7 @@ from filo.boxes.source import BoxSource, ImageRef, positions_and_masks
 from filo.data.torch_dataset import AnomalyDataset, category_batches
 from filo.descriptions import CategoryDescriptions
 from filo.errors import FiloError
+from filo.kernels import use_thread_independent_kernels
 from filo.model.filo import FiLo
 
 
@@ -50,6 +51,7 @@ def score_manifest(
     (e.g. `ArtifactBoxes` of `filo boxes`); without it, every image averages all positions and
     no pixel is suppressed.
     """
+    use_thread_independent_kernels()
     model = model.to(device).eval()
     dataset = AnomalyDataset(manifest, model.config.image_size, split="test", resize_mode=model.config.resize_mode)
     missing = sorted(set(dataset.rows["category"]) - set(descriptions))

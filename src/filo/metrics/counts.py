@@ -6,10 +6,15 @@ negatives lie strictly below it and at-or-below it. Negatives never need to be s
 all at once: they arrive in chunks, each chunk is sorted on its own and the thresholds
 are located in it with a binary search, so memory stays bounded by the chunk size plus
 the positives, and ties are handled exactly (decision rule: ``score >= threshold``).
+
+Sums over thresholds are exact (integers) or correctly rounded (`math.fsum`), never a BLAS
+dot product: OpenBLAS splits long dot products across its threads, so their last bits
+depend on the machine's core count.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,17 +81,21 @@ def count_in_memory(positive_scores: np.ndarray, negative_scores: np.ndarray) ->
 
 
 def roc_auc(counts: RankCounts) -> float:
-    """Area under the ROC curve (ties count one half), equal to scikit-learn's ``roc_auc_score``."""
-    half_ties = (counts.negatives_below + counts.negatives_at_or_below).astype(np.float64)
-    wins = float(counts.positives_at.astype(np.float64) @ half_ties) / 2.0
-    return wins / (counts.n_positive * counts.n_negative)
+    """Area under the ROC curve (ties count one half), equal to scikit-learn's ``roc_auc_score``.
+
+    Twice the number of (positive, negative) wins is summed exactly as integers.
+    """
+    negatives_twice = counts.negatives_below + counts.negatives_at_or_below
+    exact = object if 2 * counts.n_positive * counts.n_negative >= 2**63 else np.int64  # int64 cannot overflow
+    wins_twice = int(np.dot(counts.positives_at.astype(exact), negatives_twice.astype(exact)))
+    return wins_twice / (2 * counts.n_positive * counts.n_negative)
 
 
 def average_precision(counts: RankCounts) -> float:
-    """Step-wise average precision, equal to scikit-learn's ``average_precision_score``."""
+    """Step-wise average precision, equal to scikit-learn's ``average_precision_score`` (sum correctly rounded)."""
     _, true_positives, false_positives = counts.descending()
     precision = true_positives / (true_positives + false_positives)
-    return float(counts.positives_at[::-1] @ precision) / counts.n_positive
+    return math.fsum(counts.positives_at[::-1] * precision) / counts.n_positive
 
 
 def f1_max(counts: RankCounts) -> tuple[float, float]:

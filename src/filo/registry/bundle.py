@@ -4,7 +4,7 @@ Layout of a bundle folder::
 
     bundle.json                       index (below)
     <direction>/model.pt              filo checkpoint (trainable weights + config)
-    <direction>/metrics.json          `filo evaluate` metrics on the target dataset
+    <direction>/metrics.json          `filo evaluate` metrics summary on the target dataset
     <direction>/verdict.json          `filo evaluate` verdict threshold
     <direction>/descriptions.json     descriptions artifact of the target dataset
 
@@ -88,7 +88,7 @@ class Direction:
     trained_categories: tuple[str, ...]
     threshold: float
     mean_metrics: dict[str, float | None]
-    """Mean-over-categories metrics on the target dataset (metrics.json "mean")."""
+    """Mean-over-categories metrics on the target dataset (the metric keys of metrics.json)."""
     files: DirectionFiles
 
     def candidate(self) -> CandidateModel:
@@ -102,17 +102,19 @@ class Direction:
         )
 
 
-def read_metrics_document(path: str | os.PathLike) -> dict[str, Any]:
-    """A `metrics.json` written by `filo evaluate`, checked to have its dataset and mean metrics."""
+def read_metrics_summary(path: str | os.PathLike) -> tuple[str, dict[str, float | None]]:
+    """(target dataset, mean metrics) of a `metrics.json` summary written by `filo evaluate`, checked."""
+    from filo.evaluation.report import SUMMARY_METRICS
+
     path = Path(path)
     hint = "give the metrics.json that `filo evaluate` wrote into its --out-dir"
     document = read_json_document(path, what="metrics file", hint=hint)
     if not isinstance(document, dict) or not isinstance(document.get("dataset"), str):
         raise FiloError(f"metrics file {path} does not name its dataset; {hint}")
-    mean = document.get("mean")
-    if not isinstance(mean, dict) or not all(v is None or isinstance(v, (int, float)) for v in mean.values()):
-        raise FiloError(f"metrics file {path} has no 'mean' mapping of metric -> number; {hint}")
-    return document
+    mean = {key: document[key] for key in SUMMARY_METRICS if key in document}
+    if not mean or not all(value is None or isinstance(value, (int, float)) for value in mean.values()):
+        raise FiloError(f"metrics file {path} has no numeric mean metrics (of {list(SUMMARY_METRICS)}); {hint}")
+    return document["dataset"], mean
 
 
 def inspect_direction(files: DirectionFiles) -> Direction:
@@ -123,17 +125,16 @@ def inspect_direction(files: DirectionFiles) -> Direction:
             f"checkpoint {files.checkpoint} does not record its training dataset (no training provenance "
             "in its config); register checkpoints written by `filo train`"
         )
-    metrics = read_metrics_document(files.metrics)
+    target, mean_metrics = read_metrics_summary(files.metrics)
     verdict = read_verdict(files.verdict)
     load_descriptions(files.descriptions)
-    target = metrics["dataset"]
     return Direction(
         name=f"{checkpoint.train_dataset}_to_{target}",
         train_dataset=checkpoint.train_dataset,
         target_dataset=target,
         trained_categories=tuple(sorted(checkpoint.trained_categories)),
         threshold=verdict.threshold,
-        mean_metrics=dict(metrics["mean"]),
+        mean_metrics=mean_metrics,
         files=files,
     )
 
@@ -234,7 +235,7 @@ def read_bundle(root: str | os.PathLike) -> Bundle:
                 target_dataset=entry["target_dataset"],
                 trained_categories=tuple(entry["trained_categories"]),
                 threshold=float(entry["threshold"]),
-                mean_metrics=read_metrics_document(files.metrics)["mean"],
+                mean_metrics=read_metrics_summary(files.metrics)[1],
                 files=files,
             )
         except (KeyError, TypeError, ValueError) as error:

@@ -4,6 +4,12 @@ One call does it all: check the directions' files, compute the gate values (befo
 is registered, so a bad gate fails early), build the bundle, log it as a pyfunc model in a
 run of the `filo` experiment, register it as a new version of the model, tag the version
 with its lineage and mean metrics, and give it alias `champion` or `challenger`.
+
+The optional record file (`filo register --out`, a DVC out) holds only what follows from
+the inputs: the model name, the gate and its values, the input hashes. The version, run
+id, alias and git state depend on the registry and the checkout, not on the inputs: they
+are tags of the MLflow version and run (and printed), so the record has the same bytes on
+every machine and rerun.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ class RegistrationResult:
     lineage: Lineage
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready form (what `filo register --out` writes)."""
+        """Plain JSON-ready form, with the version, run and git state (what `filo register` prints)."""
         return {
             "name": self.name,
             "version": self.version,
@@ -51,6 +57,15 @@ class RegistrationResult:
             "decision": self.decision.as_dict(),
             "lineage": {"git_commit": self.lineage.git_commit, "git_dirty": self.lineage.git_dirty,
                         "inputs": self.lineage.input_hashes},
+        }
+
+    def record(self) -> dict[str, Any]:
+        """What the registration depends on and nothing else (what `filo register --out` writes)."""
+        return {
+            "name": self.name,
+            "gate_metrics": list(self.decision.gate_metrics),
+            "gate_values": dict(sorted(self.decision.values.items())),
+            "inputs": dict(sorted(self.lineage.input_hashes.items())),
         }
 
 
@@ -68,8 +83,8 @@ def register_bundle(
 ) -> RegistrationResult:
     """Register the directions as one new version of `settings.name` and promote it by its gate.
 
-    `settings` default to `RegisterSettings()`. `repo` is the git repository of the lineage. `out` (optional) receives the result as
-    JSON, written atomically (e.g. a DVC out).
+    `settings` default to `RegisterSettings()`. `repo` is the git repository of the lineage.
+    `out` (optional) receives the result's `record()` as JSON, written atomically (e.g. a DVC out).
     """
     import mlflow
 
@@ -114,5 +129,5 @@ def register_bundle(
     result = RegistrationResult(name, str(version.version), run.info.run_id, f"models:/{name}/{version.version}",
                                 decision, lineage)
     if out is not None:
-        atomic_write_text(out, json.dumps(result.as_dict(), indent=2) + "\n")
+        atomic_write_text(out, json.dumps(result.record(), indent=2) + "\n")
     return result

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from filo.kernels import use_thread_independent_kernels
+
 _CUBLAS_WORKSPACE = "CUBLAS_WORKSPACE_CONFIG"
 
 
@@ -20,7 +22,12 @@ def seed_everything(seed: int) -> None:
 
 
 def use_deterministic_kernels(enabled: bool) -> None:
-    """Ask torch for deterministic kernels; ops without one only warn (some CUDA backwards)."""
+    """Ask torch for deterministic kernels; ops without one only warn (some CUDA backwards).
+
+    Enabled, it also makes CPU results independent of the thread count (`filo.kernels`).
+    """
+    if enabled:
+        use_thread_independent_kernels()
     if enabled and torch.cuda.is_available():
         os.environ.setdefault(_CUBLAS_WORKSPACE, ":4096:8")
     torch.use_deterministic_algorithms(enabled, warn_only=True)
