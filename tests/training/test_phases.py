@@ -53,8 +53,8 @@ def test_a_phase_changes_exactly_its_parameters_and_never_clip(model_and_data, p
 
 
 def test_both_losses_go_down(tiny_data, tmp_path):
-    params = TrainParams(epochs=3, adapter_epochs=3, adapter_lr=1e-3, batch_size=6, aug_rate=0.0,
-                         mlflow=False, progress=False, device="cpu")
+    params = TrainParams(model_preset="tiny", epochs=3, adapter_epochs=3, adapter_lr=1e-3, batch_size=6,
+                         aug_rate=0.0, mlflow=False, progress=False, device="cpu")
     history = train(tiny_data.manifest, tiny_data.descriptions, tmp_path / "m.pt", params).history
     for phase in ("prompt", "adapter"):
         losses = [record["loss"] for record in history if record["phase"] == phase]
