@@ -60,3 +60,19 @@ def test_both_losses_go_down(tiny_data, tmp_path):
         losses = [record["loss"] for record in history if record["phase"] == phase]
         assert len(losses) == 3
         assert losses == sorted(losses, reverse=True) and losses[-1] < losses[0], (phase, losses)
+
+
+@pytest.mark.parametrize("amp", [False, True])
+def test_amp_runs_each_step_under_bf16_autocast_and_fp32_without(model_and_data, amp):
+    _, dataset = model_and_data
+    weight = torch.nn.Parameter(torch.ones(4, 4))
+    dtypes = []
+
+    def loss_function(model, batch, device):
+        product = weight @ weight
+        dtypes.append(product.dtype)
+        return product.float().sum()
+
+    run_epoch(None, dataset, torch.optim.SGD([weight], lr=0.0), loss_function, data_epoch=0, label="amp",
+              settings=EpochSettings(device=torch.device("cpu"), batch_size=3, seed=0, amp=amp, progress=False))
+    assert dtypes and set(dtypes) == {torch.bfloat16 if amp else torch.float32}
