@@ -91,10 +91,11 @@ def _reference(model: FiLo, batch: dict, parameters: list[torch.nn.Parameter]):
     return loss.detach(), [p.grad.clone() for p in parameters]
 
 
-@pytest.mark.parametrize("anomalous", [True, False])
-def test_phase1_step_at_batch_size_one_equals_the_authors_rules(model, anomalous):
+@pytest.mark.parametrize(("anomalous", "batch_size"), [(True, 1), (False, 4)])
+def test_phase1_step_at_batch_size_one_equals_the_authors_rules(model, anomalous, batch_size):
+    """`batch_size` 4: the one-image batch is a run's trailing batch; the rule follows the batch."""
     batch = _batch(anomalous)
-    params = TrainParams(model_preset="tiny")
+    params = TrainParams(model_preset="tiny", batch_size=batch_size)
     loss, grads = _step(model, batch, params)
     parameters = trained_parameters(training_phases(params)[0].param_groups(model))
     reference_loss, reference_grads = _reference(model, batch, parameters)
