@@ -272,7 +272,8 @@ def test_authors_conditioning_gives_the_whole_batch_the_first_images_text(
     with torch.no_grad():
         f_n, f_a = text(image_features, CATEGORY, MIXED_POSITIONS, conditioning="authors")
         first_n, first_a = text(image_features[:1], CATEGORY, MIXED_POSITIONS[:1])
-        described = text.description_features(image_features, CATEGORY, MIXED_POSITIONS, conditioning="authors")
+        described = text.description_features(image_features, CATEGORY, MIXED_POSITIONS,
+                                               conditioning="authors")
         first_described = text.description_features(image_features[:1], CATEGORY, MIXED_POSITIONS[:1])
         own_n, _ = text(image_features, CATEGORY, MIXED_POSITIONS)
     for i in range(len(image_features)):

@@ -73,6 +73,7 @@ def test_amp_runs_each_step_under_bf16_autocast_and_fp32_without(model_and_data,
         dtypes.append(product.dtype)
         return product.float().sum()
 
+    settings = EpochSettings(device=torch.device("cpu"), batch_size=3, seed=0, amp=amp, progress=False)
     run_epoch(None, dataset, torch.optim.SGD([weight], lr=0.0), loss_function, data_epoch=0, label="amp",
-              settings=EpochSettings(device=torch.device("cpu"), batch_size=3, seed=0, amp=amp, progress=False))
+              settings=settings)
     assert dtypes and set(dtypes) == {torch.bfloat16 if amp else torch.float32}

@@ -278,7 +278,8 @@ class FiLoText(nn.Module):
         prompts = self.prompts(category)
         per_image = _per_image_positions(positions, len(image_features))
         if _first_image_only(conditioning, len(per_image)):
-            first = self.description_features(image_features[:1], category, per_image[:1], optimized=optimized)
+            first = self.description_features(image_features[:1], category, per_image[:1],
+                                              optimized=optimized)
             return first.expand(len(per_image), -1, -1)
         if not prompts.descriptions:
             return image_features.new_zeros(len(per_image), 0, _text_embed_dim(self._clip.model))
