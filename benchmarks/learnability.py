@@ -7,10 +7,12 @@ starts from) with the trained one. Scoring uses no boxes. Metrics: pixel and ima
 per category, averaged over categories (the papers' convention, the headline numbers),
 and pooled over all test images of the target set. The default schedule is shortened
 (3 + 1 epochs instead of the recipe's 15 + 5) so the run takes minutes on a 2-core CPU;
-all other training parameters are the recipe's, with batches of 4 images.
+all other training parameters are the recipe's, with batches of 4 images. `--dice-reduction`
+and `--amp` (bf16 autocast, here on the CPU) compare the recipe's options.
 
     python benchmarks/learnability.py                          # temp work dir, 3 + 1 epochs
     python benchmarks/learnability.py --json learnability.json --work-dir /tmp/learn
+    python benchmarks/learnability.py --batch-size 1 --dice-reduction per_image
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from filo.descriptions import resolve_descriptions, write_descriptions
 from filo.evaluation.scoring import ScoredImages, score_manifest
 from filo.metrics import compute_image_metrics, compute_pixel_metrics
 from filo.model.checkpoint import load_checkpoint
+from filo.model.losses import DICE_REDUCTIONS
 from filo.training import TrainParams, train
 
 SOURCE, TARGET = ("mvtec", "synth_mvtec"), ("visa", "synth_visa")
@@ -95,10 +98,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="phase 1 epochs (the full recipe: 15)")
     parser.add_argument("--adapter-epochs", type=int, default=1, help="phase 2 epochs (the full recipe: 5)")
     parser.add_argument("--batch-size", type=int, default=4, help="images per step (one category)")
+    parser.add_argument("--dice-reduction", choices=DICE_REDUCTIONS, default=TrainParams.dice_reduction,
+                        help="phase-1 dice over a batch (authors: per image row at a batch of one image)")
+    parser.add_argument("--amp", action="store_true", help="train under bf16 autocast (on the CPU here)")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--data-seed", type=int, default=0, help="synthetic data seed")
     args = parser.parse_args()
-    params = TrainParams(epochs=args.epochs, adapter_epochs=args.adapter_epochs, batch_size=args.batch_size,
+    params = TrainParams(model_preset="tiny", epochs=args.epochs, adapter_epochs=args.adapter_epochs,
+                         batch_size=args.batch_size, dice_reduction=args.dice_reduction, amp=args.amp,
                          seed=args.seed, device="cpu", mlflow=False)
     with tempfile.TemporaryDirectory() as temp:
         work_dir = args.work_dir or Path(temp)

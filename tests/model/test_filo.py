@@ -120,3 +120,19 @@ def test_preprocess_follows_the_configured_resize_mode(model):
     torch.testing.assert_close(model.preprocess(image), squashed)
     shortest = FiLo(FiLoConfig.tiny(resize_mode="shortest")).preprocess(image)
     assert not torch.allclose(shortest, squashed)
+
+
+@torch.no_grad()
+def test_authors_conditioning_config_scores_every_image_against_the_first_images_text(model, images):
+    torch.manual_seed(0)
+    authors = FiLo(FiLoConfig.tiny(conditioning="authors"))
+    authors.prepare("round_part", DESCRIPTIONS)
+    authors.load_state_dict(model.state_dict())
+    authors.eval()
+    out = authors(images, "round_part")
+    first_text = stack_text_features(*model.text(out.image_features[:1], "round_part"))
+    expected = (out.image_features[:, None, :] * first_text).sum(-1)
+    torch.testing.assert_close(out.global_similarities, expected)
+    alone = [model(images[i : i + 1], "round_part") for i in range(2)]
+    torch.testing.assert_close(authors(images[:1], "round_part").anomaly_map, alone[0].anomaly_map)
+    assert (out.global_similarities[1] - alone[1].global_similarities[0]).abs().max() > 1e-5

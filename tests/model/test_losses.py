@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
+from filo.errors import FiloError
 from filo.model.losses import adapter_loss, dice_loss, focal_loss, segmentation_loss
 
 
@@ -29,6 +31,44 @@ def test_dice_loss_hand_values():
     first = 1 - (2 * 1.5 + 1) / (1.5 + 2 + 1)
     second = 1 - 1 / (4 + 0 + 1)
     assert math.isclose(dice_loss(prediction, target).item(), (first + second) / 2, rel_tol=1e-6)
+
+
+def test_dice_of_a_single_image_is_per_row_under_the_authors_rule_and_per_image_otherwise():
+    prediction = torch.tensor([[[0.5, 1.0], [0.0, 0.0]]])  # one image, 2 rows
+    target = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])
+    first_row = 1 - (2 * 1.5 + 1) / (1.5 + 2 + 1)  # 1/9
+    second_row = 1 - (0 + 1) / (0 + 0 + 1)  # 0: an empty row with an empty target is a perfect match
+    whole_image = 1 - (2 * 1.5 + 1) / (1.5 + 2 + 1)
+    assert math.isclose(dice_loss(prediction, target).item(), (first_row + second_row) / 2, rel_tol=1e-6)
+    assert math.isclose(dice_loss(prediction, target, reduction="authors").item(), 1 / 18, rel_tol=1e-6)
+    per_image = dice_loss(prediction, target, reduction="per_image").item()
+    assert math.isclose(per_image, whole_image, rel_tol=1e-6)
+
+
+def test_dice_of_a_batch_is_per_image_under_both_rules():
+    prediction = torch.tensor([[[0.5, 1.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]])
+    target = torch.tensor([[[1.0, 1.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    expected = ((1 - 4 / 4.5) + (1 - 1 / 5)) / 2
+    for reduction in ("authors", "per_image"):
+        assert math.isclose(dice_loss(prediction, target, reduction=reduction).item(), expected, rel_tol=1e-6)
+
+
+def test_unknown_dice_reduction_is_refused():
+    with pytest.raises(FiloError, match=r"one of \('authors', 'per_image'\), got 'rows'"):
+        dice_loss(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2), reduction="rows")
+
+
+def test_segmentation_loss_uses_the_dice_rule_it_is_given():
+    mask = torch.zeros(1, 4, 4)
+    mask[0, 1:3, 1:3] = 1
+    maps = [torch.rand(1, 2, 4, 4, generator=torch.Generator().manual_seed(2)).softmax(1)]
+    for rule in ("authors", "per_image"):
+        m = maps[0]
+        expected = (focal_loss(m, mask) + dice_loss(m[:, 1], mask, reduction=rule)
+                    + dice_loss(m[:, 0], 1 - mask, reduction=rule))
+        torch.testing.assert_close(segmentation_loss(maps, mask, dice_reduction=rule), expected)
+    assert segmentation_loss(maps, mask) == segmentation_loss(maps, mask, dice_reduction="authors")
+    assert segmentation_loss(maps, mask) != segmentation_loss(maps, mask, dice_reduction="per_image")
 
 
 def test_segmentation_loss_sums_terms_over_layers_and_binarizes_masks():

@@ -264,3 +264,22 @@ def test_usage_errors_name_the_problem(text: FiLoText, clip: ClipBundle, image_f
     with pytest.raises(FiloError, match=r"category 'pcb3'.*77-token.*shorten"):
         text.prepare(CATEGORY, [long_description])
     assert text.prompts(CATEGORY).descriptions == DESCRIPTIONS
+
+
+def test_authors_conditioning_gives_the_whole_batch_the_first_images_text(
+    text: FiLoText, image_features: torch.Tensor
+) -> None:
+    with torch.no_grad():
+        f_n, f_a = text(image_features, CATEGORY, MIXED_POSITIONS, conditioning="authors")
+        first_n, first_a = text(image_features[:1], CATEGORY, MIXED_POSITIONS[:1])
+        described = text.description_features(image_features, CATEGORY, MIXED_POSITIONS,
+                                               conditioning="authors")
+        first_described = text.description_features(image_features[:1], CATEGORY, MIXED_POSITIONS[:1])
+        own_n, _ = text(image_features, CATEGORY, MIXED_POSITIONS)
+    for i in range(len(image_features)):
+        torch.testing.assert_close(f_n[i], first_n[0], rtol=0, atol=0)
+        torch.testing.assert_close(f_a[i], first_a[0], rtol=0, atol=0)
+        torch.testing.assert_close(described[i], first_described[0], rtol=0, atol=0)
+    assert (own_n[1] - f_n[1]).abs().max() > 1e-4  # per-image conditioning really differs at batch > 1
+    with pytest.raises(FiloError, match="conditioning must be one of"):
+        text(image_features, CATEGORY, conditioning="first")

@@ -51,6 +51,6 @@ def eval_data(tmp_path_factory: pytest.TempPathFactory) -> TinyDataset:
 
 @pytest.fixture
 def quick_params() -> TrainParams:
-    """One epoch per phase of two batches of 3, mosaics on, no MLflow, no progress bars, CPU."""
-    return TrainParams(epochs=1, adapter_epochs=1, batch_size=3, aug_rate=0.5, mlflow=False, progress=False,
-                       device="cpu")
+    """Tiny model, one epoch per phase of two batches of 3, mosaics on, no MLflow, no progress bars, CPU."""
+    return TrainParams(model_preset="tiny", epochs=1, adapter_epochs=1, batch_size=3, aug_rate=0.5,
+                       mlflow=False, progress=False, device="cpu")

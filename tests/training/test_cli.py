@@ -18,8 +18,9 @@ from filo.model.checkpoint import read_payload
 from filo.settings import load_settings
 from filo.training import TrainParams, train, training_state_path
 
-QUICK_PARAMS = "train:\n  epochs: 1\n  adapter_epochs: 0\n  batch_size: 3\n  aug_rate: 0.5\n"
-KILL_PARAMS = "train:\n  epochs: 2\n  adapter_epochs: 1\n  batch_size: 1\n  aug_rate: 0.5\n  device: cpu\n"
+QUICK_PARAMS = "train:\n  model_preset: tiny\n  epochs: 1\n  adapter_epochs: 0\n  batch_size: 3\n  aug_rate: 0.5\n"
+KILL_PARAMS = ("train:\n  model_preset: tiny\n  epochs: 2\n  adapter_epochs: 1\n  batch_size: 1\n"
+               "  aug_rate: 0.5\n  device: cpu\n")
 
 
 def _arguments(data, out, params_file, *extra: str) -> list[str]:

@@ -19,6 +19,8 @@ def test_defaults_are_the_authors_recipe():
     assert (params.prompt_lr, params.head_lr, params.adapter_lr) == (1e-3, 1e-4, 1e-5)
     assert params.betas == (0.5, 0.999)
     assert (params.temperature, params.batch_size, params.aug_rate) == (0.07, 1, None)
+    assert (params.dice_reduction, params.mosaic_label, params.amp) == ("authors", "authors", False)
+    assert (params.model_preset, params.model_overrides) == ("paper", {})
 
 
 def test_params_file_section_then_overrides(tmp_path):
@@ -35,6 +37,7 @@ def test_params_file_section_then_overrides(tmp_path):
     ("train: {batch_size: 0}", "batch_size must be >= 1, got 0"),
     ("train: {aug_rate: 2}", "aug_rate must lie in"),
     ("train: {device: tpu}", "device must be one of"),
+    ("train: {dice_reduction: rows}", r"dice_reduction must be one of \('authors', 'per_image'\), got 'r"),
     ("train: [1, 2]", "section 'train' of .* must be a mapping"),
 ])
 def test_bad_params_files_are_explained(tmp_path, text, message):
@@ -53,7 +56,8 @@ def test_runtime_settings_are_not_part_of_the_fingerprint():
     base = TrainParams()
     runtime = dataclasses.replace(base, num_workers=4, mlflow=False, progress=False, device="cpu")
     assert runtime.fingerprint_dict() == base.fingerprint_dict()
-    assert dataclasses.replace(base, seed=1).fingerprint_dict() != base.fingerprint_dict()
+    for changed in ({"seed": 1}, {"dice_reduction": "per_image"}, {"mosaic_label": "mosaic"}, {"amp": True}):
+        assert dataclasses.replace(base, **changed).fingerprint_dict() != base.fingerprint_dict(), changed
 
 
 def test_automatic_aug_rate_follows_the_source_layout(tiny_data, eval_data, tmp_path):

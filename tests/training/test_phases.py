@@ -53,10 +53,27 @@ def test_a_phase_changes_exactly_its_parameters_and_never_clip(model_and_data, p
 
 
 def test_both_losses_go_down(tiny_data, tmp_path):
-    params = TrainParams(epochs=3, adapter_epochs=3, adapter_lr=1e-3, batch_size=6, aug_rate=0.0,
-                         mlflow=False, progress=False, device="cpu")
+    params = TrainParams(model_preset="tiny", epochs=3, adapter_epochs=3, adapter_lr=1e-3, batch_size=6,
+                         aug_rate=0.0, mlflow=False, progress=False, device="cpu")
     history = train(tiny_data.manifest, tiny_data.descriptions, tmp_path / "m.pt", params).history
     for phase in ("prompt", "adapter"):
         losses = [record["loss"] for record in history if record["phase"] == phase]
         assert len(losses) == 3
         assert losses == sorted(losses, reverse=True) and losses[-1] < losses[0], (phase, losses)
+
+
+@pytest.mark.parametrize("amp", [False, True])
+def test_amp_runs_each_step_under_bf16_autocast_and_fp32_without(model_and_data, amp):
+    _, dataset = model_and_data
+    weight = torch.nn.Parameter(torch.ones(4, 4))
+    dtypes = []
+
+    def loss_function(model, batch, device):
+        product = weight @ weight
+        dtypes.append(product.dtype)
+        return product.float().sum()
+
+    settings = EpochSettings(device=torch.device("cpu"), batch_size=3, seed=0, amp=amp, progress=False)
+    run_epoch(None, dataset, torch.optim.SGD([weight], lr=0.0), loss_function, data_epoch=0, label="amp",
+              settings=settings)
+    assert dtypes and set(dtypes) == {torch.bfloat16 if amp else torch.float32}

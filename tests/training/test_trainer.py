@@ -30,8 +30,8 @@ def _assert_same_weights(first, second):
 @pytest.fixture(scope="module")
 def reference(tiny_data, tmp_path_factory):
     """An uninterrupted run (2 + 1 epochs of 2 batches), trained once for this module."""
-    params = TrainParams(epochs=2, adapter_epochs=1, batch_size=3, aug_rate=0.5, mlflow=False, progress=False,
-                         device="cpu")
+    params = TrainParams(model_preset="tiny", epochs=2, adapter_epochs=1, batch_size=3, aug_rate=0.5,
+                         mlflow=False, progress=False, device="cpu")
     return params, train(tiny_data.manifest, tiny_data.descriptions,
                          tmp_path_factory.mktemp("reference") / "filo.pt", params)
 

@@ -15,9 +15,9 @@ Items are dicts:
 Mosaic (the authors' MVTec training augmentation): with probability `aug_rate` the item
 is replaced by a 2x2 mosaic of four random images of the same dataset and category
 (each drawn by picking a defect type, "good" included, then an image of it) with their
-masks. Its label is, with `mosaic_label="mosaic"`, 1 when any tile is anomalous (the
-mosaic mask has anomalous pixels); with `"authors"` it keeps the indexed sample's label,
-as the authors' code does (wrong for the adapter phase, kept for reproduction).
+masks. Its label is, with `mosaic_label="authors"` (default), the indexed sample's label,
+as the authors' code keeps it (wrong for the adapter phase, kept for reproduction); with
+`"mosaic"` it is 1 when any tile is anomalous (the mosaic mask has anomalous pixels).
 
 Randomness comes only from `numpy.random.default_rng([seed, epoch, index])`, so an item
 is the same whatever the DataLoader's worker count; call `set_epoch` before each epoch
@@ -76,7 +76,7 @@ class AnomalyDataset(torch.utils.data.Dataset):
         *,
         split: Literal["train", "test"] = "test",
         aug_rate: float = 0.0,
-        mosaic_label: MosaicLabel = "mosaic",
+        mosaic_label: MosaicLabel = "authors",
         seed: int = 0,
         resize_mode: str = "squash",
     ) -> None:

@@ -11,6 +11,9 @@ from typing import Any, Literal
 from filo.errors import FiloError
 
 logger = logging.getLogger(__name__)
+Conditioning = Literal["per_image", "authors"]
+CONDITIONINGS = ("per_image", "authors")
+"""Whose global feature conditions a batch's prompts (see filo.model.text)."""
 
 PRESETS = ("paper", "tiny")
 """Named configurations: "paper" (ViT-L-14-336 / openai at 518) and "tiny" (demo and tests)."""
@@ -115,6 +118,10 @@ class FiLoConfig:
     """Which tensors the heads read: the authors' aliased taps, or the true layers (see vision.py)."""
     n_ctx: int = 12
     """Learnable context vectors per prompt learner."""
+    conditioning: Conditioning = "per_image"
+    """Whose global feature conditions a batch's prompts: each image's own ("per_image"), or the
+    batch's first image's ("authors", their code's rule). Equal at batch size 1, the authors'
+    setting; "per_image" keeps batched results equal to theirs (see filo.model.text)."""
     adapter_residual: bool = True
     """Residual adapter (authors' code) or plain bottleneck (paper Table 14)."""
     smoothing_kernel: int = 3
@@ -135,6 +142,8 @@ class FiLoConfig:
     def __post_init__(self) -> None:
         if self.taps not in ("authors", "paper"):
             raise FiloError(f"taps must be 'authors' or 'paper', got {self.taps!r}")
+        if self.conditioning not in CONDITIONINGS:
+            raise FiloError(f"conditioning must be one of {CONDITIONINGS}, got {self.conditioning!r}")
         if self.resize_mode not in ("squash", "shortest"):
             raise FiloError(f"resize_mode must be 'squash' or 'shortest', got {self.resize_mode!r}")
         if self.image_size <= 0 or self.n_ctx <= 0:

@@ -126,7 +126,8 @@ class FiLo(nn.Module):
         image_features = F.normalize(global_feature, dim=-1)
         with torch.set_grad_enabled(text_grad and torch.is_grad_enabled()):
             normal, abnormal = self.text(
-                image_features, category, positions, optimized=self.config.optimized_text
+                image_features, category, positions, optimized=self.config.optimized_text,
+                conditioning=self.config.conditioning,
             )
         text_features = stack_text_features(normal, abnormal)
         similarities = (image_features[:, None, :] * text_features).sum(-1)
@@ -176,7 +177,8 @@ class FiLo(nn.Module):
         if not descriptions:
             return [[] for _ in range(image_features.shape[0])]
         features = self.text.description_features(
-            image_features, category, positions, optimized=self.config.optimized_text
+            image_features, category, positions, optimized=self.config.optimized_text,
+            conditioning=self.config.conditioning,
         )
         similarities = (image_features[:, None, :] * features).sum(-1)
         k = min(self.config.top_k_descriptions, len(descriptions))

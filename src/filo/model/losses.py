@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
+from filo.errors import FiloError
+
 FOCAL_SMOOTH = 1e-5
+
+DiceReduction = Literal["authors", "per_image"]
+DICE_REDUCTIONS = ("authors", "per_image")
+"""How dice is reduced over a batch of maps [B, H, W].
+
+`per_image`: one dice per image, averaged over the batch. `authors`: what the authors'
+training step computes after `img_mask.squeeze()`: per image when the batch holds two or
+more images, but per image *row* (averaged over the H rows) when it holds one, because
+the squeezed mask is then [H, W] and their dice takes N = H. Their recipe trains at batch
+size 1, so this per-row dice is the loss their checkpoints were trained with.
+"""
 
 
 def focal_loss(probabilities: torch.Tensor, target: torch.Tensor, *, gamma: float = 2.0) -> torch.Tensor:
@@ -20,15 +35,25 @@ def focal_loss(probabilities: torch.Tensor, target: torch.Tensor, *, gamma: floa
     return (-((1 - pt) ** gamma) * pt.log()).mean()
 
 
-def dice_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1 − (2·Σxy + 1) / (Σx + Σy + 1) per image over [B, H, W], averaged over the batch."""
-    x = prediction.flatten(1)
-    y = target.flatten(1).to(x.dtype)
+def dice_loss(prediction: torch.Tensor, target: torch.Tensor, *,
+              reduction: DiceReduction = "authors") -> torch.Tensor:
+    """Mean of 1 − (2·Σxy + 1) / (Σx + Σy + 1) over the units `reduction` picks in [B, H, W].
+
+    Units: images, or (`authors` with B = 1) the rows of the single image; see DICE_REDUCTIONS.
+    """
+    if reduction not in DICE_REDUCTIONS:
+        raise FiloError(f"dice reduction must be one of {DICE_REDUCTIONS}, got {reduction!r}")
+    if reduction == "authors" and prediction.shape[0] == 1:
+        x, y = prediction[0], target[0]
+    else:
+        x, y = prediction.flatten(1), target.flatten(1)
+    y = y.to(x.dtype)
     dice = (2 * (x * y).sum(1) + 1) / (x.sum(1) + y.sum(1) + 1)
     return (1 - dice).mean()
 
 
-def segmentation_loss(layer_maps: list[torch.Tensor], masks: torch.Tensor, *, gamma: float = 2.0) -> torch.Tensor:
+def segmentation_loss(layer_maps: list[torch.Tensor], masks: torch.Tensor, *, gamma: float = 2.0,
+                      dice_reduction: DiceReduction = "authors") -> torch.Tensor:
     """Phase-1 loss: Σ over layer maps of focal(γ) + dice(M_a, G) + dice(M_n, 1 − G).
 
     `masks` [B, H, W] are binarized at 0.5 here, whatever the caller passed.
@@ -37,8 +62,8 @@ def segmentation_loss(layer_maps: list[torch.Tensor], masks: torch.Tensor, *, ga
     total = layer_maps[0].new_zeros(())
     for probabilities in layer_maps:
         total = total + focal_loss(probabilities, target, gamma=gamma)
-        total = total + dice_loss(probabilities[:, 1], target)
-        total = total + dice_loss(probabilities[:, 0], 1 - target)
+        total = total + dice_loss(probabilities[:, 1], target, reduction=dice_reduction)
+        total = total + dice_loss(probabilities[:, 0], 1 - target, reduction=dice_reduction)
     return total
 
 

@@ -13,9 +13,15 @@ token of the batch (the text transformer is causal, so later tokens cannot chang
 feature), and only the abnormal prompts that are averaged are encoded. ``optimized=False``
 is the faithful full computation (every prompt, the whole context, select afterwards).
 
-Deviation from the authors' code: their meta-nets condition the prompts of the whole
-batch on the first image's feature; here every image gets its own (identical at batch
-size 1, which is their setup).
+Conditioning (``conditioning``): ``per_image`` (default) gives every image text features
+conditioned on its own feature and position. ``authors`` is their code's rule: the whole
+batch gets the text features of its first image (their meta-nets read only the first
+image's feature; they never pass positions for more than one image, so filo takes the
+first image's position too). The two agree at batch size 1, the authors' batch size in
+training and testing. ``per_image`` is the
+default because it makes an image's result independent of its batch: batched evaluation
+then gives exactly what the authors' batch-1 evaluation gives, while ``authors`` at batch
+size > 1 reproduces their code in a setting they never ran it in (their phase 2 cannot).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from torch import Tensor, nn
 
 from filo.errors import FiloError
 from filo.model.clip_backbone import ClipBundle
+from filo.model.config import CONDITIONINGS, Conditioning
 from filo.model.prompts import abnormal_prompt_row, abnormal_prompt_texts, normal_prompt_texts
 from filo.vocabulary import POSITIONS
 
@@ -231,15 +238,20 @@ class FiLoText(nn.Module):
         positions: Sequence[str | None] | None = None,
         *,
         optimized: bool = True,
+        conditioning: Conditioning = "per_image",
     ) -> tuple[Tensor, Tensor]:
         """F_n and F_a (each (B, embed_dim), L2-normalized) for B images of `category`.
 
         F_a averages the abnormal prompts at ``positions[i]`` (a name from
         :data:`filo.vocabulary.POSITIONS`), or at every position when `positions` or
-        ``positions[i]`` is None. `optimized` switches the exact shortcuts (module docstring).
+        ``positions[i]`` is None. `optimized` switches the exact shortcuts, `conditioning`
+        picks whose feature conditions the prompts (module docstring).
         """
         prompts = self.prompts(category)
         per_image = _per_image_positions(positions, len(image_features))
+        if _first_image_only(conditioning, len(per_image)):
+            normal, abnormal = self(image_features[:1], category, per_image[:1], optimized=optimized)
+            return normal.expand(len(per_image), -1), abnormal.expand(len(per_image), -1)
         normal_ctx = self.normal_prompt_learner(image_features)
         abnormal_ctx = self.abnormal_prompt_learner(image_features)
         every_normal_row = torch.arange(len(prompts.normal), device=prompts.device)
@@ -255,14 +267,20 @@ class FiLoText(nn.Module):
         positions: Sequence[str | None] | None = None,
         *,
         optimized: bool = True,
+        conditioning: Conditioning = "per_image",
     ) -> Tensor:
         """Per image, each fine-grained description's abnormal text feature (B, n_descriptions, embed_dim).
 
         A description's feature averages its abnormal prompts at the image's position (all
-        positions when unknown) and is renormalized; used to explain predictions.
+        positions when unknown) and is renormalized; used to explain predictions. The
+        prompts are conditioned as `conditioning` says, as in `forward`.
         """
         prompts = self.prompts(category)
         per_image = _per_image_positions(positions, len(image_features))
+        if _first_image_only(conditioning, len(per_image)):
+            first = self.description_features(image_features[:1], category, per_image[:1],
+                                              optimized=optimized)
+            return first.expand(len(per_image), -1, -1)
         if not prompts.descriptions:
             return image_features.new_zeros(len(per_image), 0, _text_embed_dim(self._clip.model))
         context = self.abnormal_prompt_learner(image_features)
@@ -302,6 +320,13 @@ class FiLoText(nn.Module):
 def _mean_directions(features_per_image: Iterable[Tensor]) -> Tensor:
     """Renormalized mean of each image's normalized prompt features, stacked to (B, D)."""
     return torch.stack([F.normalize(features.mean(dim=0), dim=-1) for features in features_per_image])
+
+
+def _first_image_only(conditioning: str, batch_size: int) -> bool:
+    """Whether `conditioning` gives the whole batch its first image's text features."""
+    if conditioning not in CONDITIONINGS:
+        raise FiloError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
+    return conditioning == "authors" and batch_size > 1
 
 
 def _per_image_positions(positions: Sequence[str | None] | None, batch_size: int) -> list[str | None]:

@@ -11,11 +11,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from filo.data.torch_dataset import MOSAIC_LABELS
 from filo.errors import FiloError
 from filo.model.config import PRESETS as MODEL_PRESETS
+from filo.model.losses import DICE_REDUCTIONS
 
 DEVICES = ("auto", "cpu", "cuda")
-MOSAIC_LABELS = ("mosaic", "authors")
 MVTEC_AUG_RATE = 0.2
 """The authors' mosaic augmentation rate, which they apply to MVTec-layout sources only."""
 
@@ -27,7 +28,12 @@ def _runtime(default: Any) -> Any:
 
 @dataclass(frozen=True)
 class TrainParams:
-    """Hyper-parameters and run settings of `filo train` (params section `train`; defaults: the authors' recipe)."""
+    """Hyper-parameters and run settings of `filo train` (params section `train`).
+
+    Every default is the authors' recipe as their code runs it (`train.py`, batch size 1,
+    fp32, ViT-L-14-336); each other value is a named option. The demo profile's
+    `params.yaml` overrides some of them for CPU speed and says why.
+    """
 
     SECTION: ClassVar[str] = "train"
 
@@ -49,20 +55,25 @@ class TrainParams:
     """AdamW weight decay of both phases (torch's default, which the authors keep)."""
     focal_gamma: float = 2.0
     """Phase 1: focusing parameter γ of the focal loss."""
+    dice_reduction: str = "authors"
+    """Phase 1 dice over a batch: 'authors' (per image, but per image row when a batch holds
+    one image, as their squeezed mask makes it) or 'per_image' (see filo.model.losses)."""
     temperature: float = 0.07
     """Phase 2: the [normal, abnormal] similarities are divided by this before cross-entropy."""
     batch_size: int = 1
     """Images per step, all of one category (1 reproduces the authors)."""
     aug_rate: float | None = None
     """Mosaic probability; None: 0.2 for an MVTec-layout source, 0 for a VisA-layout one (the authors' rule)."""
-    mosaic_label: str = "mosaic"
-    """Label of a mosaic: 'mosaic' (anomalous if any tile is) or 'authors' (the indexed image's)."""
-    amp: bool = True
-    """bf16 autocast on CUDA (ignored on CPU)."""
+    mosaic_label: str = "authors"
+    """Label of a mosaic: 'authors' (the indexed image's, as their dataset keeps it) or 'mosaic'
+    (anomalous when any tile is; only phase 2 reads labels)."""
+    amp: bool = False
+    """bf16 autocast on the training device (CUDA or CPU), a speed option; the authors train in fp32."""
     deterministic: bool = True
     """Ask torch for deterministic kernels (warns where a CUDA kernel has none)."""
-    model_preset: str = "tiny"
-    """Model config when no --init checkpoint is given: 'tiny' (demo) or 'paper' (ViT-L-14-336)."""
+    model_preset: str = "paper"
+    """Model config when no --init checkpoint is given: 'paper' (ViT-L-14-336 / openai at 518) or
+    'tiny' (the demo's and tests' random-weight CLIP)."""
     model_overrides: dict[str, Any] = field(default_factory=dict)
     """FiLoConfig fields overriding the preset, e.g. {taps: paper}."""
     device: str = _runtime("auto")
@@ -90,6 +101,8 @@ class TrainParams:
             problems.append(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
         if self.aug_rate is not None and not 0.0 <= self.aug_rate <= 1.0:
             problems.append(f"aug_rate must lie in [0, 1] (or be null for the automatic rule), got {self.aug_rate}")
+        if self.dice_reduction not in DICE_REDUCTIONS:
+            problems.append(f"dice_reduction must be one of {DICE_REDUCTIONS}, got {self.dice_reduction!r}")
         if self.mosaic_label not in MOSAIC_LABELS:
             problems.append(f"mosaic_label must be one of {MOSAIC_LABELS}, got {self.mosaic_label!r}")
         if self.model_preset not in MODEL_PRESETS:

@@ -1,9 +1,10 @@
 """The two training phases: which parameters each trains, at which rates, and with which loss.
 
 Phase `prompt` (1): context vectors + meta-nets of both prompt learners and the
-linear/MMCI heads, focal + dice losses over the layer maps. Phase `adapter` (2): the
-adapter alone, cross-entropy over the global [normal, abnormal] similarities. The frozen
-CLIP is never part of any phase.
+linear/MMCI heads, focal + dice losses over the layer maps (dice reduced as the params'
+`dice_reduction` says; by default per image row at a batch of one image, as the authors).
+Phase `adapter` (2): the adapter alone, cross-entropy over the global [normal, abnormal]
+similarities. The frozen CLIP is never part of any phase.
 """
 
 from __future__ import annotations
@@ -49,10 +50,12 @@ def make_optimizer(groups: list[dict[str, Any]], params: TrainParams) -> torch.o
     return torch.optim.AdamW(groups, betas=params.betas, weight_decay=params.weight_decay)
 
 
-def _segmentation_step(model: FiLo, batch: dict[str, Any], device: torch.device, gamma: float) -> torch.Tensor:
+def _segmentation_step(model: FiLo, batch: dict[str, Any], device: torch.device, params: TrainParams
+                       ) -> torch.Tensor:
     output = model(batch["image"].to(device, non_blocking=True), batch["category"][0], use_adapter=False)
     masks = batch["mask"][:, 0].to(device, non_blocking=True)
-    return segmentation_loss([layer.float() for layer in output.layer_maps], masks, gamma=gamma)
+    return segmentation_loss([layer.float() for layer in output.layer_maps], masks, gamma=params.focal_gamma,
+                             dice_reduction=params.dice_reduction)
 
 
 def _adapter_step(model: FiLo, batch: dict[str, Any], device: torch.device, temperature: float) -> torch.Tensor:
@@ -78,7 +81,7 @@ def training_phases(params: TrainParams) -> list[Phase]:
         return [{"name": "adapter", "lr": params.adapter_lr, "params": list(model.adapter.parameters())}]
 
     def segmentation_step(model: FiLo, batch: dict[str, Any], device: torch.device) -> torch.Tensor:
-        return _segmentation_step(model, batch, device, params.focal_gamma)
+        return _segmentation_step(model, batch, device, params)
 
     def adapter_step(model: FiLo, batch: dict[str, Any], device: torch.device) -> torch.Tensor:
         return _adapter_step(model, batch, device, params.temperature)
