@@ -56,16 +56,19 @@ def predict_images(
         raise FiloError("live boxes need both --detector-config and --detector-checkpoint")
     images = collect_images(inputs)
     device = resolve_device(device)
+    calibration = None
     if verdict is not None:
-        threshold = read_verdict(verdict).threshold
+        chosen = read_verdict(verdict)
+        threshold, calibration = chosen.threshold, chosen.calibration
     boxes = None
     if detector_config is not None:
         rules = dataclasses.replace(AUTHORS_RULES, image_size=box_image_size or AUTHORS_RULES.image_size)
         boxes = LiveBoxes.load(detector_config, detector_checkpoint, text_encoder=text_encoder,
                                device=device, rules=rules)
     with tempfile.TemporaryDirectory(prefix="filo-model-") as download_dir:
-        predictor = open_predictor(model, descriptions=descriptions, threshold=threshold, boxes=boxes,
-                                   device=device, download_dir=download_dir)
+        predictor = open_predictor(model, descriptions=descriptions, threshold=threshold,
+                                   calibration=calibration, boxes=boxes, device=device,
+                                   download_dir=download_dir)
         key = predictor.category_key(category)
         yield from predictor.predict(images, key, out_dir, batch_size=batch_size, progress=progress)
 

@@ -43,6 +43,8 @@ class ImagePrediction:
     threshold: float | None
     position: str | None
     """The 3x3 cell of the best Grounding DINO box; None without a detector (positions averaged)."""
+    calibration: dict[str, Any] | None = None
+    """How `threshold` was chosen: {"rule", "target_fpr", "n_good"} (see `filo.evaluation.verdict`)."""
     top_descriptions: list[dict[str, Any]] = field(default_factory=list)
     """The closest fine-grained descriptions, most similar first: {"description", "similarity"}."""
     anomaly_map_path: str | None = None
@@ -145,6 +147,7 @@ class Predictor:
                 logger.warning("skipping %s: %s", path, error)
                 errors[slot] = str(error)
         readable = sorted(views)
+        calibration = candidate.calibration.as_dict() if candidate.calibration is not None else None
         positions: list[str | None] | None = None
         keep = None
         if readable:
@@ -160,7 +163,7 @@ class Predictor:
         for slot, path in enumerate(paths):
             if slot in errors:
                 yield ImagePrediction(path, category, candidate.name, None, None, candidate.threshold, None,
-                                      error=errors[slot])
+                                      calibration=calibration, error=errors[slot])
                 continue
             index = readable.index(slot)
             score = float(prediction.score[index])
@@ -173,6 +176,7 @@ class Predictor:
                 verdict=verdict_of(score, candidate.threshold),
                 threshold=candidate.threshold,
                 position=positions[index] if positions is not None else None,
+                calibration=calibration,
                 top_descriptions=[
                     {"description": text, "similarity": similarity}
                     for text, similarity in prediction.top_descriptions[index]

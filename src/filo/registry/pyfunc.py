@@ -3,6 +3,7 @@
 Input: a DataFrame with columns ``image_path`` (readable from the serving process) and
 ``category`` (raw or display name). Output, one row per input row, in order: ``score``,
 ``verdict`` ("anomalous"/"normal" by the threshold of the direction that served the row),
+``threshold`` and ``calibration`` (how it was chosen: {rule, target_fpr, n_good}),
 ``position`` (always null: the registered bundle has no Grounding DINO detector, so
 positions are averaged and no box suppression is applied; `filo predict` can add live
 boxes), ``top_descriptions`` (list of {description, similarity}), ``anomaly_map_path`` (the
@@ -34,7 +35,8 @@ logger = logging.getLogger(__name__)
 BUNDLE_ARTIFACT = "bundle"
 OUTPUT_DIR_ENV = "FILO_PREDICT_OUT_DIR"
 INPUT_COLUMNS = ("image_path", "category")
-OUTPUT_COLUMNS = ("score", "verdict", "position", "top_descriptions", "anomaly_map_path", "model", "error")
+OUTPUT_COLUMNS = ("score", "verdict", "threshold", "calibration", "position", "top_descriptions",
+                  "anomaly_map_path", "model", "error")
 MODEL_CONFIG_DEFAULTS = {"output_dir": "", "device": ""}
 """Settings `load_model(..., model_config=...)` may override ("": overlays in a temporary folder; auto device)."""
 
@@ -45,10 +47,14 @@ def model_signature():
     from mlflow.types.schema import Array, ColSpec, Object, Property, Schema
 
     descriptions = Array(Object([Property("description", "string"), Property("similarity", "double")]))
+    calibration = Object([Property("rule", "string"), Property("target_fpr", "double", required=False),
+                          Property("n_good", "long", required=False)])
     inputs = Schema([ColSpec("string", name) for name in INPUT_COLUMNS])
     outputs = Schema([
         ColSpec("double", "score", required=False),
         ColSpec("string", "verdict", required=False),
+        ColSpec("double", "threshold", required=False),
+        ColSpec(calibration, "calibration", required=False),
         ColSpec("string", "position", required=False),
         ColSpec(descriptions, "top_descriptions", required=False),
         ColSpec("string", "anomaly_map_path", required=False),

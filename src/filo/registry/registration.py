@@ -3,7 +3,8 @@
 One call does it all: check the directions' files, compute the gate values (before anything
 is registered, so a bad gate fails early), build the bundle, log it as a pyfunc model in a
 run of the `filo` experiment, register it as a new version of the model, tag the version
-with its lineage and mean metrics, and give it alias `champion` or `challenger`.
+with its lineage, mean metrics and verdict calibration (``verdict.<direction>.threshold``,
+``.rule``, ``.target_fpr``, ``.n_good``), and give it alias `champion` or `challenger`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from filo.io import atomic_write_text
-from filo.registry.bundle import DirectionFiles, inspect_direction, write_bundle
+from filo.registry.bundle import Direction, DirectionFiles, inspect_direction, write_bundle
 from filo.registry.lineage import Lineage, collect_lineage
 from filo.registry.promotion import Gate, PromotionDecision, metric_tags, promote
 
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "filo"
 DEFAULT_EXPERIMENT = "filo"
+VERDICT_TAG_PREFIX = "verdict."
 _UNSAFE_TAG_CHARS = re.compile(r"[^A-Za-z0-9_\-. :/]")
 
 
@@ -60,6 +62,18 @@ def _safe_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return {_UNSAFE_TAG_CHARS.sub("_", key): value for key, value in tags.items()}
 
 
+def calibration_tags(directions: Sequence[Direction]) -> dict[str, str]:
+    """Version tags stating each direction's threshold and how it was calibrated."""
+    tags = {}
+    for direction in directions:
+        prefix = f"{VERDICT_TAG_PREFIX}{direction.name}."
+        tags[f"{prefix}threshold"] = repr(direction.threshold)
+        for key, value in direction.calibration.as_dict().items():
+            if value is not None:
+                tags[f"{prefix}{key}"] = str(value)
+    return tags
+
+
 def register_bundle(
     direction_files: Sequence[DirectionFiles],
     *,
@@ -89,6 +103,7 @@ def register_bundle(
     version_tags = _safe_tags({
         **lineage.as_tags(),
         **metric_tags({d.name: d.mean_metrics for d in directions}),
+        **calibration_tags(directions),
         "gate.metrics": ",".join(gate.metrics),
         **{f"gate.{direction}": repr(value) for direction, value in values.items()},
     })
@@ -99,6 +114,7 @@ def register_bundle(
                 "directions": ",".join(sorted(bundle.directions)),
                 "default_direction": bundle.default_direction,
                 "gate_metrics": ",".join(gate.metrics),
+                **{f"calibration.{d.name}": d.calibration.describe() for d in directions},
             })
             mlflow.log_metrics({
                 **{f"{d.name}.{key}": float(value) for d in directions
