@@ -3,7 +3,8 @@
 Each image gets one JSON line on stdout: score, verdict (when a threshold is known), the
 position of the best Grounding DINO box (only with --detector-config/--detector-checkpoint),
 the closest fine-grained descriptions with their similarities, and the heat-map overlay PNG
-written into --out-dir. An unreadable image gets a line with "error" and the exit code is 1.
+written into --out-dir at the input image's size (with the boxes, in its pixels); --save-maps
+also writes the raw map over the image as .npy (float32) or a 16-bit PNG next to it. An unreadable image gets a line with "error" and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ def predict_images(
     batch_size: int = 8,
     device: str | None = None,
     progress: bool = True,
+    raw_maps: str | None = None,
 ):
     """Predict image files and folders (searched recursively) of `category`; yields `ImagePrediction`s.
 
     `threshold` or `verdict` (a `filo evaluate` verdict.json) replaces the model's threshold.
     Both detector paths enable live Grounding DINO boxes (position + suppression).
+    `raw_maps` ("npy" or "png16") also saves each full-resolution map next to its overlay.
     """
     from filo.boxes.rules import AUTHORS_RULES
     from filo.errors import FiloError
@@ -70,7 +73,8 @@ def predict_images(
                                    calibration=calibration, boxes=boxes, device=device,
                                    download_dir=download_dir)
         key = predictor.category_key(category)
-        yield from predictor.predict(images, key, out_dir, batch_size=batch_size, progress=progress)
+        yield from predictor.predict(images, key, out_dir, batch_size=batch_size, progress=progress,
+                                     raw_maps=raw_maps)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out_dir,
         batch_size=args.batch_size,
         device=args.device,
+        raw_maps=args.save_maps,
     ):
         failed += prediction.error is not None
         print(json.dumps(prediction.to_dict()), flush=True)
@@ -100,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `predict` subcommand."""
+    from filo.prediction.overlay import RAW_MAP_FORMATS
+
     parser = subparsers.add_parser(
         "predict",
         help="score images of a category: JSON per image (score, verdict, descriptions) + heat-map PNGs",
@@ -125,6 +132,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     boxes.add_argument("--box-image-size", type=int, help="detector input size (default: 518, as the authors)")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR,
                         help="folder for the heat-map overlays (default: %(default)s)")
+    parser.add_argument("--save-maps", choices=RAW_MAP_FORMATS,
+                        help="also save each raw map over the original image next to its overlay: npy "
+                        "(float32, NaN where the model saw nothing) or png16 (16-bit, map x 65535)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: %(default)s)")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     parser.set_defaults(func=run)

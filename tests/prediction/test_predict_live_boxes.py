@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,9 +27,11 @@ def test_live_boxes_give_positions_and_keep_masks_at_the_map_size(detector_dir, 
     images = write_images(tmp_path / "in", 2)
     boxes = LiveBoxes.load(detector_dir / CONFIG_FILE, detector_dir / CHECKPOINT_FILE,
                            text_encoder=str(detector_dir / TEXT_ENCODER_DIR), device="cpu")
-    positions, keep = boxes.find(images, load_shipped_defaults()[VISA_CATEGORY].descriptions, 64)
-    assert len(positions) == 2 and all(p is None or p in POSITIONS for p in positions)
-    assert keep.shape == (2, 64, 64) and keep.dtype == torch.bool
+    found = boxes.find(images, load_shipped_defaults()[VISA_CATEGORY].descriptions, 64)
+    assert len(found.positions) == 2 and all(p is None or p in POSITIONS for p in found.positions)
+    assert found.keep.shape == (2, 64, 64) and found.keep.dtype == torch.bool
+    assert len(found.boxes) == 2
+    assert all(len(box["xyxy"]) == 4 and isinstance(box["phrase"], str) for image in found.boxes for box in image)
 
 
 def test_predict_with_a_detector_reports_the_detector_positions(detector_dir, checkpoint, tmp_path, capsys):
@@ -43,8 +46,14 @@ def test_predict_with_a_detector_reports_the_detector_positions(detector_dir, ch
     boxes = LiveBoxes.load(detector_dir / CONFIG_FILE, detector_dir / CHECKPOINT_FILE,
                            text_encoder=str(detector_dir / TEXT_ENCODER_DIR), device="cpu",
                            rules=BoxRules(image_size=64))
-    expected, _ = boxes.find(images, load_shipped_defaults()[VISA_CATEGORY].descriptions, 64)
-    assert [line["position"] for line in lines] == expected
+    expected = boxes.find(images, load_shipped_defaults()[VISA_CATEGORY].descriptions, 64)
+    assert [line["position"] for line in lines] == expected.positions
+    width, height = 80, 60  # write_images' size: boxes are reported in the original image's pixels, clipped to it
+    assert [[box["box"] for box in line["boxes"]] for line in lines] == [
+        [pytest.approx(np.clip([x0 * width, y0 * height, x1 * width, y1 * height], 0, [width, height] * 2))
+         for x0, y0, x1, y1 in (box["xyxy"] for box in image)] for image in expected.boxes
+    ]
+    assert sum(len(line["boxes"]) for line in lines) > 0  # the tiny detector matches something here
 
 
 def test_a_detector_needs_both_config_and_checkpoint(checkpoint, tmp_path, capsys):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +20,18 @@ if TYPE_CHECKING:
     import torch
 
     from filo.boxes.detector import GroundingDetector
+
+
+@dataclass(frozen=True)
+class FoundBoxes:
+    """What the detector found in a batch of images."""
+
+    positions: list[str | None]
+    """Per image: the 3x3 cell of its best anomaly box (None: average all positions)."""
+    keep: torch.Tensor
+    """[B, S, S] keep masks (1 inside a matched box) for map suppression."""
+    boxes: list[list[dict]]
+    """Per image: its matched boxes, {"xyxy": [x0, y0, x1, y1] in [0, 1] of the image, "phrase", "logit"}."""
 
 
 class LiveBoxes:
@@ -45,8 +58,8 @@ class LiveBoxes:
 
     def find(
         self, image_paths: Sequence[str | os.PathLike], descriptions: Sequence[str], map_size: int
-    ) -> tuple[list[str | None], torch.Tensor]:
-        """Per image: the position of its best anomaly box (None: average all) and a [B, S, S] keep mask."""
+    ) -> FoundBoxes:
+        """Per image: the position of its best anomaly box, a keep mask of `map_size` and the matched boxes."""
         import torch
 
         from filo.boxes.detector import load_detector_image
@@ -56,11 +69,15 @@ class LiveBoxes:
         match_words = (*descriptions, *GENERAL_WORDS)
         positions: list[str | None] = []
         masks = []
+        found: list[list[dict]] = []
         for path in image_paths:
             image = load_detector_image(path, self.rules.image_size)
             probs, boxes = self.detector.predict(image[None], caption)
             decision = decide_image(probs[0], boxes[0], decode_phrase, match_words, self.rules)
-            matched = np.array([box.xyxy for box in decision.kept if box.matched], dtype=np.float32)
+            kept = [box for box in decision.kept if box.matched]
+            matched = np.array([box.xyxy for box in kept], dtype=np.float32)
             positions.append(decision.position)
             masks.append(keep_mask(matched.reshape(-1, 4), map_size, map_size, rule=self.rules.rule))
-        return positions, torch.stack(masks)
+            found.append([{"xyxy": [float(v) for v in box.xyxy], "phrase": box.phrase, "logit": float(box.logit)}
+                          for box in kept])
+        return FoundBoxes(positions, torch.stack(masks), found)
