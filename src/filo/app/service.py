@@ -236,7 +236,7 @@ class Workspace:
                 "image_id": row["image_id"], "category": row["category"], "score": float(row["score"]),
                 "label": int(row["label"]), "anomalous": bool(row["anomalous"]),
                 "photo_url": self.publish(row["image_path"]) if Path(row["image_path"]).is_file() else None,
-                "mask_url": self.publish(mask) if mask else None,
+                "mask_url": self.publish(self._visible_mask(mask)) if mask else None,
                 "image_path": row["image_path"],
             })
         return {"rows": rows, "page": chunk.page, "pages": chunk.pages, "total": chunk.total}
@@ -250,6 +250,18 @@ class Workspace:
             return {}
         frame = pd.read_parquet(manifest, columns=["image_id", "mask_path"]).dropna()
         return {row.image_id: row.mask_path for row in frame.itertuples() if Path(row.mask_path).is_file()}
+
+    def _visible_mask(self, mask: str) -> Path:
+        """A black/white PNG of a ground-truth mask (VisA masks store 1 for defect pixels: invisible as is)."""
+        from PIL import Image
+
+        from filo.data.images import load_mask
+
+        path = self.root / "masks" / f"{hashlib.sha256(str(Path(mask).resolve()).encode()).hexdigest()[:16]}.png"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(load_mask(mask).astype("uint8") * 255).save(path)
+        return path
 
     def result_overlay(self, model: str, direction: str, image_id: str) -> dict[str, Any]:
         """Predict one evaluation image with `model` for its overlay (the results store no maps)."""
