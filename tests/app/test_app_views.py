@@ -105,3 +105,14 @@ def test_the_models_view_lists_versions_aliases_gate_and_calibration(app_client)
     page = app_client.get("/models").text
     assert "champion" in page and "gate" in page
     assert "mvtec_to_synth_visa.rule: fpr" in page and "n_good" in page
+
+
+def test_the_cli_passes_every_flag_to_the_app_settings(monkeypatch):
+    from filo.app import server
+    from filo.cli import main
+
+    served = []
+    monkeypatch.setattr(server, "serve", served.append)
+    assert main(["app", "--host", "0.0.0.0", "--port", "9000", "--results-dir", "elsewhere", "--page-size", "5"]) == 0
+    assert served == [AppSettings(host="0.0.0.0", port=9000, results_dir="elsewhere", page_size=5)]
+    assert main(["app", "--port", "70000"]) == 2
