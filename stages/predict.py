@@ -3,7 +3,8 @@
 Each image gets one JSON line on stdout: score, verdict (when a threshold is known), the
 position of the best Grounding DINO box (only with --detector-config/--detector-checkpoint),
 the closest fine-grained descriptions with their similarities, and the heat-map overlay PNG
-written into --out-dir. An unreadable image gets a line with "error" and the exit code is 1.
+written into --out-dir at the input image's size (with the boxes, in its pixels); --save-maps
+also writes the raw map over the image as .npy (float32) or a 16-bit PNG next to it. An unreadable image gets a line with "error" and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out_dir,
         batch_size=args.batch_size,
         device=args.device,
+        raw_maps=args.save_maps,
     ):
         failed += prediction.error is not None
         print(json.dumps(prediction.to_dict()), flush=True)
@@ -68,6 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     boxes.add_argument("--box-image-size", type=int, help="detector input size (default: 518, as the authors)")
     parser.add_argument("--out-dir", type=Path,
                         help="folder for the heat-map overlays (default: predictions/)")
+    parser.add_argument("--save-maps", metavar="{npy,png16}",
+                        help="also save each raw map over the original image next to its overlay: npy "
+                        "(float32, NaN where the model saw nothing) or png16 (16-bit, map x 65535)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: %(default)s)")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     parser.set_defaults(func=run)

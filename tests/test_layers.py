@@ -28,14 +28,17 @@ ALLOWED: dict[str, set[str]] = {
     "filo.descriptions": BASE | {"filo.io", "filo.vocabulary", "filo.data"},
     "filo.boxes": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data", "filo.descriptions"},
     "filo.model": BASE | {"filo.io", "filo.vocabulary"},
-    "filo.training": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.tracking", "filo.data", "filo.descriptions",
-                             "filo.model"},
-    "filo.evaluation": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.tracking", "filo.metrics", "filo.data",
-                               "filo.descriptions", "filo.boxes", "filo.model"},
-    "filo.prediction": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data", "filo.descriptions",
-                               "filo.boxes", "filo.model"},
+    "filo.training": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.tracking", "filo.data",
+                             "filo.descriptions", "filo.model"},
+    "filo.evaluation": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.tracking", "filo.metrics",
+                               "filo.data", "filo.descriptions", "filo.boxes", "filo.model"},
+    "filo.prediction": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data",
+                               "filo.descriptions", "filo.boxes", "filo.model",
+                               "filo.evaluation"},  # the verdict and its calibration
     "filo.registry": BASE | {"filo.io", "filo.device", "filo.tracking", "filo.descriptions", "filo.boxes",
                              "filo.evaluation", "filo.prediction", "filo.model"},
+    "filo.app": BASE | {"filo.io", "filo.tracking", "filo.data", "filo.descriptions", "filo.evaluation",
+                        "filo.prediction", "filo.registry"},
     "filo.stages": None,  # the CLI modules: any package (their reach per stage is checked in test_dag.py)
     "filo.cli": BASE | {"filo.stages", "filo.settings", "filo.tracking"},
     "filo.pipelines": None,  # the DAG and the Prefect flows: they drive everything

@@ -32,11 +32,11 @@ def test_artifact_and_live_detector_give_the_same_positions_and_masks(tmp_path, 
                         batch_size=3)
     offline, live = ArtifactBoxes.load(out, rule=rule), DetectorBoxes(FakeDetector(), rules)
     for category, images in _test_images(manifest).items():
-        expected_positions, expected_masks = positions_and_masks(offline, images, DESCRIPTIONS[category], 24)
-        positions, masks = positions_and_masks(live, images, DESCRIPTIONS[category], 24)
-        assert positions == expected_positions
-        assert torch.equal(masks, expected_masks)
-        assert masks.shape == (len(images), 24, 24) and masks.any()
+        expected = positions_and_masks(offline, images, DESCRIPTIONS[category], 24)
+        found = positions_and_masks(live, images, DESCRIPTIONS[category], 24)
+        assert found.positions == expected.positions
+        assert torch.equal(found.keep, expected.keep)
+        assert found.keep.shape == (len(images), 24, 24) and found.keep.any()
 
 
 def test_artifact_source_names_the_images_it_lacks(dataset, tmp_path) -> None:

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from filo.errors import FiloError
-from filo.evaluation.verdict import check_rule_applicable, choose_verdict, read_verdict, write_verdict
+from filo.evaluation.verdict import (
+    Calibration,
+    check_rule_applicable,
+    choose_verdict,
+    read_verdict,
+    write_verdict,
+)
 
 LABELS = np.array([0, 0, 0, 0, 0, 1, 1, 1, 0, 1])
 SCORES = np.array([0.1, 0.2, 0.3, 0.4, 0.75, 0.6, 0.8, 0.9, 0.05, 0.35])
@@ -56,12 +62,20 @@ def test_rules_that_cannot_apply_are_refused_with_a_fix(rule, labels, target_fpr
         check_rule_applicable(rule, labels, target_fpr)
 
 
+def test_a_verdict_states_its_calibration():
+    fpr = choose_verdict(LABELS, SCORES, rule="fpr", target_fpr=0.2)
+    assert fpr.calibration == Calibration("fpr", 0.2, int((LABELS == 0).sum()))
+    assert fpr.calibration.describe() == "FPR <= 20% on 6 good images"
+    assert Calibration.from_dict(fpr.calibration.as_dict()) == fpr.calibration
+    assert choose_verdict(LABELS, SCORES, rule="f1").calibration == Calibration("f1", None, 6)
+
+
 def test_verdict_file_round_trips(tmp_path):
     path = tmp_path / "verdict.json"
     verdict = choose_verdict(LABELS, SCORES, rule="fpr", target_fpr=0.2)
     write_verdict(path, verdict)
     document = json.loads(path.read_text())
-    assert document["rule"] == "fpr" and document["target_fpr"] == 0.2
+    assert document["rule"] == "fpr" and document["target_fpr"] == 0.2 and document["n_good"] == 6
     assert document["decision"] == "anomalous when score >= threshold"
     assert read_verdict(path) == verdict
 

@@ -61,9 +61,10 @@ def write_metrics(path: Path, *, dataset: str, image_auroc: float, pixel_auroc: 
     return path
 
 
-def write_verdict_file(path: Path, threshold: float) -> Path:
-    """A verdict.json written by evaluation's own writer."""
+def write_verdict_file(path: Path, threshold: float, *, rule: str = "fpr", n_good: int = 20) -> Path:
+    """A verdict.json written by evaluation's own writer (rule "fpr": target 5% over `n_good` good images)."""
     from filo.evaluation.verdict import Verdict, write_verdict
 
-    write_verdict(path, Verdict("f1", threshold, None, {"tp": 1, "fp": 0, "tn": 1, "fn": 0}))
+    target_fpr = 0.05 if rule == "fpr" else None
+    write_verdict(path, Verdict(rule, threshold, target_fpr, {"tp": 1, "fp": 1, "tn": n_good - 1, "fn": 0}))
     return path

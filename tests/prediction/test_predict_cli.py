@@ -22,6 +22,7 @@ def test_predicts_a_folder_and_prints_one_json_object_per_image(checkpoint, tmp_
     for line in lines:
         assert line["category"] == VISA_CATEGORY
         assert line["verdict"] == ("anomalous" if line["score"] >= 0.4 else "normal")
+        assert line["calibration"] == {"rule": "manual", "target_fpr": None, "n_good": None}
         assert line["position"] is None and line["error"] is None
         assert len(line["top_descriptions"]) == 3
         assert all(set(item) == {"description", "similarity"} for item in line["top_descriptions"])
@@ -70,8 +71,9 @@ def test_a_verdict_file_gives_the_threshold(checkpoint, tmp_path):
     from .builders import write_verdict_file
 
     images = write_images(tmp_path / "in", 1)
-    verdict = write_verdict_file(tmp_path / "verdict.json", 0.123)
+    verdict = write_verdict_file(tmp_path / "verdict.json", 0.123, n_good=37)
     (result,) = predict_images(images, VISA_CATEGORY, model=checkpoint, verdict=verdict, out_dir=tmp_path / "out",
                                progress=False)
     assert result.threshold == 0.123
     assert result.verdict == ("anomalous" if result.score >= 0.123 else "normal")
+    assert result.calibration == {"rule": "fpr", "target_fpr": 0.05, "n_good": 37}

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -27,9 +28,11 @@ def test_live_boxes_give_positions_and_keep_masks_at_the_map_size(detector_dir, 
     boxes = DetectorBoxes.load(detector_dir / CONFIG_FILE, detector_dir / CHECKPOINT_FILE,
                                text_encoder=str(detector_dir / TEXT_ENCODER_DIR), device="cpu")
     refs = [ImageRef(str(path), str(path)) for path in images]
-    positions, keep = positions_and_masks(boxes, refs, load_shipped_defaults()[VISA_CATEGORY].descriptions, 64)
-    assert len(positions) == 2 and all(p is None or p in POSITIONS for p in positions)
-    assert keep.shape == (2, 64, 64) and keep.dtype == torch.bool
+    found = positions_and_masks(boxes, refs, load_shipped_defaults()[VISA_CATEGORY].descriptions, 64)
+    assert len(found.positions) == 2 and all(p is None or p in POSITIONS for p in found.positions)
+    assert found.keep.shape == (2, 64, 64) and found.keep.dtype == torch.bool
+    assert len(found.entries) == 2
+    assert all(entry.boxes.shape[1:] == (4,) and len(entry.phrases) == len(entry.boxes) for entry in found.entries)
 
 
 def test_predict_with_a_detector_reports_the_detector_positions(detector_dir, checkpoint, tmp_path, capsys):
@@ -45,8 +48,14 @@ def test_predict_with_a_detector_reports_the_detector_positions(detector_dir, ch
                                text_encoder=str(detector_dir / TEXT_ENCODER_DIR), device="cpu",
                                rules=BoxRules(image_size=64))
     refs = [ImageRef(str(path), str(path)) for path in images]
-    expected = [entry.position for entry in boxes.boxes_for(refs, load_shipped_defaults()[VISA_CATEGORY].descriptions)]
-    assert [line["position"] for line in lines] == expected
+    expected = boxes.boxes_for(refs, load_shipped_defaults()[VISA_CATEGORY].descriptions)
+    assert [line["position"] for line in lines] == [entry.position for entry in expected]
+    width, height = 80, 60  # write_images' size: boxes are reported in the original image's pixels, clipped to it
+    assert [[box["box"] for box in line["boxes"]] for line in lines] == [
+        [pytest.approx(np.clip([x0 * width, y0 * height, x1 * width, y1 * height], 0, [width, height] * 2))
+         for x0, y0, x1, y1 in entry.boxes.tolist()] for entry in expected
+    ]
+    assert sum(len(line["boxes"]) for line in lines) > 0  # the tiny detector matches something here
 
 
 def test_a_detector_needs_both_config_and_checkpoint(checkpoint, tmp_path, capsys):

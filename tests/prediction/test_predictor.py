@@ -6,8 +6,10 @@ import torch
 from PIL import Image
 
 from filo.data.images import load_rgb
+from filo.errors import FiloError
 from filo.model.checkpoint import load_checkpoint
 from filo.prediction import CandidateModel, DescriptionLookup, Predictor, verdict_of
+from filo.prediction.geometry import MapGeometry
 
 from .builders import DESCRIPTIONS, VISA_CATEGORY, write_descriptions_artifact
 
@@ -32,7 +34,21 @@ def test_results_equal_the_model_run_directly(predictor, checkpoint, images, tmp
         assert result.verdict == verdict_of(result.score, 0.45)
         assert (result.model, result.threshold, result.position, result.error) == ("model", 0.45, None, None)
         with Image.open(result.anomaly_map_path) as overlay:
-            assert overlay.size == (64, 64)
+            assert overlay.size == (80, 60)  # the input image's size, not the model's 64x64
+
+
+def test_raw_maps_are_the_model_maps_over_the_original_image(predictor, checkpoint, images, tmp_path):
+    results = list(predictor.predict(images, VISA_CATEGORY, tmp_path / "out", progress=False, raw_maps="npy"))
+    model = load_checkpoint(checkpoint).eval()
+    model.prepare(VISA_CATEGORY, DESCRIPTIONS)
+    expected = model.predict(torch.stack([model.preprocess(load_rgb(p)) for p in images]), VISA_CATEGORY)
+    for result, model_map in zip(results, expected.anomaly_map.numpy()):
+        saved = np.load(result.raw_map_path)
+        assert saved.shape == (60, 80)
+        np.testing.assert_allclose(saved, MapGeometry(64).to_original(model_map, 80, 60), atol=1e-5)
+        assert result.raw_map_path.endswith(".map.npy")
+    with pytest.raises(FiloError, match="raw map format"):
+        next(predictor.predict(images, VISA_CATEGORY, tmp_path / "out", progress=False, raw_maps="tiff"))
 
 
 def test_an_unreadable_image_gets_an_error_and_the_others_are_predicted(predictor, images, tmp_path):

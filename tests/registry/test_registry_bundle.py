@@ -6,6 +6,7 @@ import pytest
 from prediction.builders import MVTEC_CATEGORY, VISA_CATEGORY, write_images
 
 from filo.errors import FiloError
+from filo.evaluation.verdict import Calibration
 from filo.registry.bundle import BUNDLE_FILE, inspect_direction, read_bundle, write_bundle
 
 from .conftest import MVTEC_TO_VISA, VISA_TO_MVTEC, make_bundle_inputs, make_direction
@@ -33,6 +34,8 @@ def test_bundle_round_trip_and_mvtec_default(bundle, tmp_path):
     index = json.loads((tmp_path / "bundle" / BUNDLE_FILE).read_text())
     assert index["directions"][VISA_TO_MVTEC]["files"]["checkpoint"] == f"{VISA_TO_MVTEC}/model.pt"
     assert again.directions[VISA_TO_MVTEC].threshold == 0.6
+    assert index["directions"][VISA_TO_MVTEC]["calibration"] == {"rule": "fpr", "target_fpr": 0.05, "n_good": 20}
+    assert again.directions[VISA_TO_MVTEC].calibration == Calibration("fpr", 0.05, 20)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
@@ -45,7 +48,9 @@ def test_each_category_is_predicted_zero_shot_with_its_direction_threshold(bundl
     assert (visa.model, visa.threshold) == (MVTEC_TO_VISA, 0.4)
     assert (mvtec.model, mvtec.threshold) == (VISA_TO_MVTEC, 0.6)
     assert unseen.model == MVTEC_TO_VISA
-    assert bundle.predictor(threshold=0.1).candidates[0].threshold == 0.1
+    assert visa.calibration == {"rule": "fpr", "target_fpr": 0.05, "n_good": 20}
+    manual = bundle.predictor(threshold=0.1).candidates[0]
+    assert (manual.threshold, manual.calibration) == (0.1, Calibration("manual"))
 
 
 def test_a_checkpoint_without_training_provenance_is_refused(tmp_path):

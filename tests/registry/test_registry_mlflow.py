@@ -42,6 +42,10 @@ def test_champion_moves_on_improvement_and_stays_on_a_regression(mlflow_store, t
     assert version.tags["promotion.reason"] == worse.decision.reason
     assert version.tags[f"metric.{VISA_TO_MVTEC}.image_auroc"] == repr(0.59)
     assert version.tags["gate.metrics"] == "image_auroc,pixel_auroc"
+    assert version.tags[f"verdict.{MVTEC_TO_VISA}.threshold"] == repr(0.4)
+    assert version.tags[f"verdict.{MVTEC_TO_VISA}.rule"] == "fpr"
+    assert version.tags[f"verdict.{MVTEC_TO_VISA}.target_fpr"] == "0.05"
+    assert version.tags[f"verdict.{MVTEC_TO_VISA}.n_good"] == "20"
     assert version.tags[f"input.{(tmp_path / 'worse' / 'm2v' / 'model.pt').as_posix()}"].startswith("sha256:")
     assert "git.commit" not in version.tags  # tmp_path is not a git repository
     run = client.get_run(worse.run_id)
@@ -49,6 +53,7 @@ def test_champion_moves_on_improvement_and_stays_on_a_regression(mlflow_store, t
     assert run.data.tags["promotion.reason"] == worse.decision.reason
     assert run.data.metrics[f"gate.{MVTEC_TO_VISA}"] == pytest.approx(0.95)
     assert run.data.params["directions"] == f"{MVTEC_TO_VISA},{VISA_TO_MVTEC}"
+    assert run.data.params[f"calibration.{MVTEC_TO_VISA}"] == "FPR <= 5% on 20 good images"
 
 
 def test_a_single_direction_bundle_is_gated_on_that_direction(mlflow_store, tmp_path):

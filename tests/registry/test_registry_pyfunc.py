@@ -1,5 +1,7 @@
 """The registered pyfunc model: a table in, predictions out, in this process, a fresh one and `filo predict`."""
 
+import base64
+import io
 import json
 import os
 import subprocess
@@ -7,8 +9,10 @@ import sys
 
 import mlflow
 import mlflow.pyfunc
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from prediction.builders import MVTEC_CATEGORY, VISA_CATEGORY, write_images
 
 from filo.cli import main
@@ -84,12 +88,46 @@ def test_pyfunc_overlays_go_to_the_environment_directory(registered, table, tmp_
     assert output["anomaly_map_path"][0].startswith(str(tmp_path / "from-env"))
 
 
-def test_pyfunc_refuses_a_table_without_categories(registered, table):
+def test_pyfunc_refuses_a_table_without_categories_or_images(registered, table):
     model = mlflow.pyfunc.load_model(CHAMPION_URI).unwrap_python_model()
-    with pytest.raises(FiloError, match="lacks columns \\['category'\\]"):
+    with pytest.raises(FiloError, match="give 'category' and one of"):
         model.predict(None, table[["image_path"]])
-    with pytest.raises(FiloError, match=r"rows \[1\] lack an image_path or a category"):
+    with pytest.raises(FiloError, match=r"rows \[1\] lack a category"):
         model.predict(None, table.assign(category=["wood_grain", None, "wood_grain"]))
+    both = table.assign(image=[b"x", None, None])
+    with pytest.raises(FiloError, match=r"rows \[0\] .*exactly one of \['image', 'image_path'\]"):
+        model.predict(None, both)
+    with pytest.raises(FiloError, match="param raw_maps must be one of"):
+        model.predict(None, table, params={"raw_maps": "tiff"})
+
+
+def test_images_sent_as_bytes_get_the_same_answer_and_the_map_inline(registered, table, tmp_path):
+    model = mlflow.pyfunc.load_model(CHAMPION_URI, model_config={"output_dir": str(tmp_path / "maps")})
+    by_path = model.predict(table)
+    sent = pd.DataFrame({"image": [open(p, "rb").read() for p in table["image_path"]], "category": table["category"]})
+    by_bytes = model.predict(sent, params={"raw_maps": "npy"})
+    assert by_bytes["score"].tolist() == pytest.approx(by_path["score"].tolist(), abs=1e-6)
+    assert by_bytes["verdict"].tolist() == by_path["verdict"].tolist()
+    assert by_bytes["anomaly_map_path"].isna().all() and by_path["raw_map"].isna().all()
+    for inline, path in zip(by_bytes["anomaly_map_png"], by_path["anomaly_map_path"]):
+        assert base64.b64decode(inline) == open(path, "rb").read()
+        with Image.open(io.BytesIO(base64.b64decode(inline))) as overlay:
+            assert overlay.size == (80, 60)  # the sent image's size
+    assert np.load(io.BytesIO(base64.b64decode(by_bytes["raw_map"][0]))).shape == (60, 80)
+    assert by_bytes["calibration"][0] == {"rule": "fpr", "target_fpr": 0.05, "n_good": 20}
+
+
+def test_the_registered_model_documents_its_input(registered):
+    from mlflow.models import Model
+    from mlflow.models.utils import load_serving_example
+
+    local = mlflow.artifacts.download_artifacts(CHAMPION_URI)
+    info = Model.load(local)
+    assert {column.name for column in info.signature.inputs.inputs} == {"image", "image_path", "category"}
+    assert info.signature.params.to_dict()[0]["name"] == "raw_maps"
+    example = json.loads(load_serving_example(local))
+    assert example["dataframe_split"]["columns"] == ["image", "category"]
+    assert example["params"] == {"raw_maps": ""}
 
 
 def test_filo_predict_uses_the_registered_champion_by_default(registered, table, tmp_path, capsys):
@@ -130,3 +168,61 @@ def test_the_champion_loads_and_predicts_identically_in_a_fresh_process(champion
     assert fresh["score"].tolist() == pytest.approx(in_process["score"].tolist(), abs=1e-6)
     assert fresh["verdict"].tolist() == in_process["verdict"].tolist()
     assert fresh["model"].tolist() == in_process["model"].tolist()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_mlflow_serves_the_champion_over_rest_with_the_image_bytes(champion_store, tmp_path, capsys):
+    import signal
+    import time
+
+    import requests
+
+    image = write_images(tmp_path / "images", 1, size=(96, 40))[0]
+    port = free_port()
+    log = open(tmp_path / "serve.log", "wb")
+    server = subprocess.Popen(
+        ["mlflow", "models", "serve", "-m", CHAMPION_URI, "--env-manager", "local", "-h", "127.0.0.1",
+         "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": champion_store[0]},
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the MLflow server did not answer /ping within 600 s"
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/ping", timeout=5).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(1)
+        request = {"dataframe_split": {"columns": ["image", "category"],
+                                       "data": [[base64.b64encode(image.read_bytes()).decode(), VISA_CATEGORY]]}}
+        answer = requests.post(f"http://127.0.0.1:{port}/invocations", json=request, timeout=300)
+        assert answer.status_code == 200, answer.text
+        (served,) = answer.json()["predictions"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+    assert main(["predict", str(image), "--category", VISA_CATEGORY, "--out-dir", str(tmp_path / "cli")]) == 0
+    (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert served["score"] == pytest.approx(line["score"], abs=1e-6)
+    assert (served["verdict"], served["threshold"], served["model"]) == (line["verdict"], line["threshold"],
+                                                                          line["model"])
+    assert served["calibration"] == line["calibration"]
+    assert base64.b64decode(served["anomaly_map_png"]) == open(line["anomaly_map_path"], "rb").read()

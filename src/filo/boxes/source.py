@@ -153,10 +153,22 @@ class DetectorBoxes:
         ]
 
 
+@dataclass(frozen=True)
+class FoundBoxes:
+    """What a box source says about a batch of images, in the forms the model and the reports take."""
+
+    entries: list[ImageBoxes]
+    """Per image: its matched boxes (normalized xyxy, logits, phrases) and position."""
+    positions: list[str | None]
+    """Per image: the 3x3 cell of its best matched box (None: average all positions)."""
+    keep: torch.Tensor
+    """[B, size, size] masks, 1 inside a matched box (the pixels box suppression keeps)."""
+
+
 def positions_and_masks(
     source: BoxSource, images: Sequence[ImageRef], descriptions: Sequence[str], size: int
-) -> tuple[list[str | None], torch.Tensor]:
-    """Per image: its position (None: average all) and a [B, size, size] mask of its matched boxes."""
+) -> FoundBoxes:
+    """Per image: its boxes, its position and a [size, size] mask of its matched boxes."""
     found = source.boxes_for(images, descriptions)
     masks = [keep_mask(entry.boxes, size, size, rule=source.rule) for entry in found]
-    return [entry.position for entry in found], torch.stack(masks)
+    return FoundBoxes(found, [entry.position for entry in found], torch.stack(masks))

@@ -35,13 +35,12 @@ from PIL import Image
 from torchvision import transforms
 
 from filo.data.images import load_mask, load_rgb
+from filo.data.mosaic import MOSAIC_LABELS, MosaicLabel
 from filo.errors import FiloError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-MosaicLabel = Literal["mosaic", "authors"]
-MOSAIC_LABELS = ("mosaic", "authors")
 _GROUP_COLUMNS = ["dataset", "category"]
 
 

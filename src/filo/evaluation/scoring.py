@@ -74,7 +74,8 @@ def score_manifest(
         if boxes is not None:
             rows = dataset.rows.iloc[batch_rows]
             images = [ImageRef(row.image_id, row.image_path) for row in rows.itertuples(index=False)]
-            positions, keep = positions_and_masks(boxes, images, descriptions[category].descriptions, size)
+            found = positions_and_masks(boxes, images, descriptions[category].descriptions, size)
+            positions, keep = found.positions, found.keep
         prediction = model.predict(batch["image"].to(device), category, positions=positions, keep_masks=keep)
         maps[batch_rows] = prediction.anomaly_map.float().cpu().numpy()
         masks[batch_rows] = batch["mask"][:, 0].numpy() > 0.5

@@ -4,12 +4,18 @@
 
     {"schema_version": 1, "rule": "f1" | "fpr", "threshold": <float>,
      "target_fpr": <float>  (only for rule "fpr"),
+     "n_good": <int>  (normal images scored: fp + tn; written for readers, not read back),
      "decision": "anomalous when score >= threshold",
      "confusion": {"tp": .., "fp": .., "tn": .., "fn": ..}}
 
-One threshold serves the whole dataset (all categories pooled). Rules: ``f1`` is the
-F1-optimal threshold on the labelled evaluation images; ``fpr`` the lowest threshold whose
-false-positive rate on the normal images is at most `target_fpr`.
+One threshold serves the whole dataset (all categories pooled). Rules: ``fpr`` is how a
+production line calibrates: the lowest threshold whose false-positive rate on the normal
+(known-good) images is at most `target_fpr`, chosen from those images alone; ``f1`` (for
+benchmark tables) is the F1-optimal threshold on the labelled evaluation images, which
+depends on the share of anomalous images in that set.
+
+Every registered version and every prediction states its `Calibration`: the rule, the
+target FPR and how many good images the threshold was chosen from.
 """
 
 from __future__ import annotations
@@ -31,6 +37,38 @@ DECISION = "anomalous when score >= threshold"
 _CONFUSION_KEYS = ("tp", "fp", "tn", "fn")
 
 
+MANUAL_RULE = "manual"
+"""The calibration rule of a threshold the user gave directly (`filo predict --threshold`)."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How a verdict threshold was chosen: rule, target FPR (rule "fpr") and number of good images used."""
+
+    rule: str
+    """"fpr", "f1" or "manual"."""
+    target_fpr: float | None = None
+    n_good: int | None = None
+    """Normal images the threshold was calibrated on (None for a manual threshold)."""
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready form: {"rule", "target_fpr", "n_good"}."""
+        return {"rule": self.rule, "target_fpr": self.target_fpr, "n_good": self.n_good}
+
+    @classmethod
+    def from_dict(cls, document: dict) -> Calibration:
+        """Inverse of `as_dict`."""
+        return cls(str(document["rule"]), document.get("target_fpr"), document.get("n_good"))
+
+    def describe(self) -> str:
+        """One line for people, e.g. "FPR <= 5% on 40 good images"."""
+        if self.rule == "fpr":
+            return f"FPR <= {100 * self.target_fpr:g}% on {self.n_good} good images"
+        if self.rule == "f1":
+            return f"F1-optimal on the evaluation set ({self.n_good} good images; not a line calibration)"
+        return "threshold set by hand"
+
+
 @dataclass(frozen=True)
 class Verdict:
     """A chosen image threshold and the confusion matrix it gives on the evaluation images."""
@@ -44,11 +82,17 @@ class Verdict:
         """Boolean verdict per score (``score >= threshold``)."""
         return np.asarray(scores) >= self.threshold
 
+    @property
+    def calibration(self) -> Calibration:
+        """The rule, target FPR and number of normal images (fp + tn) behind the threshold."""
+        return Calibration(self.rule, self.target_fpr, self.confusion["fp"] + self.confusion["tn"])
+
     def to_dict(self) -> dict:
         """The JSON document of `verdict.json`."""
         document = {"schema_version": SCHEMA_VERSION, "rule": self.rule, "threshold": self.threshold}
         if self.target_fpr is not None:
             document["target_fpr"] = self.target_fpr
+        document["n_good"] = self.calibration.n_good
         document.update(decision=DECISION, confusion=dict(self.confusion))
         return document
 

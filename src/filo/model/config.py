@@ -15,6 +15,17 @@ Conditioning = Literal["per_image", "authors"]
 CONDITIONINGS = ("per_image", "authors")
 """Whose global feature conditions a batch's prompts (see filo.model.text)."""
 
+DiceReduction = Literal["authors", "per_image"]
+DICE_REDUCTIONS = ("authors", "per_image")
+"""How dice is reduced over a batch of maps [B, H, W].
+
+`per_image`: one dice per image, averaged over the batch. `authors`: what the authors'
+training step computes after `img_mask.squeeze()`: per image when the batch holds two or
+more images, but per image *row* (averaged over the H rows) when it holds one, because
+the squeezed mask is then [H, W] and their dice takes N = H. Their recipe trains at batch
+size 1, so this per-row dice is the loss their checkpoints were trained with.
+"""
+
 PRESETS = ("paper", "tiny")
 """Named configurations: "paper" (ViT-L-14-336 / openai at 518) and "tiny" (demo and tests)."""
 

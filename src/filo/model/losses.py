@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 
 from filo.errors import FiloError
+from filo.model.config import DICE_REDUCTIONS, DiceReduction
 
 FOCAL_SMOOTH = 1e-5
-
-DiceReduction = Literal["authors", "per_image"]
-DICE_REDUCTIONS = ("authors", "per_image")
-"""How dice is reduced over a batch of maps [B, H, W].
-
-`per_image`: one dice per image, averaged over the batch. `authors`: what the authors'
-training step computes after `img_mask.squeeze()`: per image when the batch holds two or
-more images, but per image *row* (averaged over the H rows) when it holds one, because
-the squeezed mask is then [H, W] and their dice takes N = H. Their recipe trains at batch
-size 1, so this per-row dice is the loss their checkpoints were trained with.
-"""
 
 
 def focal_loss(probabilities: torch.Tensor, target: torch.Tensor, *, gamma: float = 2.0) -> torch.Tensor:

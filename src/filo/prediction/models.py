@@ -8,6 +8,7 @@ When none qualifies the default is used and a warning says the prediction is not
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from filo.errors import FiloError
+from filo.evaluation.verdict import MANUAL_RULE, Calibration
 from filo.model.checkpoint import CHECKPOINT_FORMAT, read_payload
 from filo.model.config import FiLoConfig
 
@@ -32,12 +34,26 @@ class CandidateModel:
     """Scores at or above it are "anomalous"; None: no verdict."""
     trained_categories: frozenset[str]
     train_dataset: str | None
+    calibration: Calibration | None = None
+    """How `threshold` was chosen (None exactly when there is no threshold)."""
+
+    def with_threshold(self, threshold: float, calibration: Calibration | None = None) -> CandidateModel:
+        """This checkpoint with another threshold (`calibration` None: one the user set by hand)."""
+        return dataclasses.replace(self, threshold=threshold, calibration=calibration or Calibration(MANUAL_RULE))
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike, *, name: str | None = None, threshold: float | None = None
+        cls,
+        path: str | os.PathLike,
+        *,
+        name: str | None = None,
+        threshold: float | None = None,
+        calibration: Calibration | None = None,
     ) -> CandidateModel:
-        """Read what a filo checkpoint records about its training (its config's provenance)."""
+        """Read what a filo checkpoint records about its training (its config's provenance).
+
+        `threshold` without `calibration` counts as set by hand.
+        """
         path = Path(path)
         payload = read_payload(path)
         if payload.get("format") != CHECKPOINT_FORMAT:
@@ -52,6 +68,7 @@ class CandidateModel:
             threshold=threshold,
             trained_categories=frozenset(provenance.trained_categories if provenance else ()),
             train_dataset=provenance.train_dataset if provenance else None,
+            calibration=(calibration or Calibration(MANUAL_RULE)) if threshold is not None else None,
         )
 
 

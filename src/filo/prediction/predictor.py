@@ -21,8 +21,16 @@ from filo.errors import FiloError
 from filo.kernels import use_thread_independent_kernels
 from filo.model.checkpoint import load_checkpoint
 from filo.prediction.descriptions import DescriptionLookup
+from filo.prediction.geometry import MapGeometry
 from filo.prediction.models import CandidateModel, choose_candidate, default_candidate
-from filo.prediction.overlay import ModelView, overlay_path, write_overlay
+from filo.prediction.overlay import (
+    RAW_MAP_FORMATS,
+    ModelView,
+    overlay_path,
+    raw_map_path,
+    write_overlay,
+    write_raw_map,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -49,10 +57,17 @@ class ImagePrediction:
     threshold: float | None
     position: str | None
     """The 3x3 cell of the best Grounding DINO box; None without a detector (positions averaged)."""
+    calibration: dict[str, Any] | None = None
+    """How `threshold` was chosen: {"rule", "target_fpr", "n_good"} (see `filo.evaluation.verdict`)."""
     top_descriptions: list[dict[str, Any]] = field(default_factory=list)
     """The closest fine-grained descriptions, most similar first: {"description", "similarity"}."""
+    boxes: list[dict[str, Any]] = field(default_factory=list)
+    """The matched Grounding DINO boxes (only with a detector): {"box": [x0, y0, x1, y1] in the original
+    image's pixels, "phrase", "logit"}."""
     anomaly_map_path: str | None = None
-    """The heat-map overlay PNG (the image at the model's input size with the map blended on it)."""
+    """The heat-map overlay PNG: the original image at its size with the map blended on it and the boxes."""
+    raw_map_path: str | None = None
+    """The raw map over the original image (.npy or 16-bit PNG) when asked for."""
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,6 +80,13 @@ def verdict_of(score: float, threshold: float | None) -> str | None:
     if threshold is None:
         return None
     return ANOMALOUS if score >= threshold else NORMAL
+
+
+def pixel_box(xyxy: Sequence[float], width: int, height: int) -> list[float]:
+    """A box in [0, 1] image coordinates as (x0, y0, x1, y1) pixels of a width x height image, clipped to it."""
+    x0, y0, x1, y1 = xyxy
+    return [min(max(x0 * width, 0.0), width), min(max(y0 * height, 0.0), height),
+            min(max(x1 * width, 0.0), width), min(max(y1 * height, 0.0), height)]
 
 
 class Predictor:
@@ -113,16 +135,22 @@ class Predictor:
         *,
         batch_size: int = 8,
         progress: bool = True,
+        raw_maps: str | None = None,
     ) -> Iterator[ImagePrediction]:
-        """Predict images of raw `category` in batches, writing overlays to `out_dir`; yields in input order."""
+        """Predict images of raw `category` in batches, writing overlays to `out_dir`; yields in input order.
+
+        `raw_maps` ("npy" or "png16") also saves each full-resolution map next to its overlay.
+        """
         if batch_size < 1:
             raise FiloError(f"batch size must be at least 1, got {batch_size}")
+        if raw_maps is not None and raw_maps not in RAW_MAP_FORMATS:
+            raise FiloError(f"raw map format must be one of {RAW_MAP_FORMATS}, got {raw_maps!r}")
         candidate, model = self._model_for(category)
         view = ModelView.from_preprocess(model.preprocess)
         with tqdm(total=len(image_paths), desc=f"predicting {category}", unit="img", disable=not progress) as bar:
             for start in range(0, len(image_paths), batch_size):
                 batch = [str(path) for path in image_paths[start : start + batch_size]]
-                yield from self._predict_batch(batch, category, candidate, model, view, Path(out_dir))
+                yield from self._predict_batch(batch, category, candidate, model, view, Path(out_dir), raw_maps)
                 bar.update(len(batch))
 
     def _predict_batch(
@@ -133,38 +161,54 @@ class Predictor:
         model: FiLo,
         view: ModelView,
         out_dir: Path,
+        raw_maps: str | None,
     ) -> Iterator[ImagePrediction]:
         """One forward pass over the readable images of `paths`; unreadable ones get an error result."""
-        views: dict[int, Image.Image] = {}
+        photos: dict[int, Image.Image] = {}
         errors: dict[int, str] = {}
         for slot, path in enumerate(paths):
             try:
-                views[slot] = view.geometric(load_rgb(path))
+                photos[slot] = load_rgb(path)
             except FiloError as error:
                 logger.warning("skipping %s: %s", path, error)
                 errors[slot] = str(error)
-        readable = sorted(views)
-        positions: list[str | None] | None = None
-        keep = None
+        readable = sorted(photos)
+        calibration = candidate.calibration.as_dict() if candidate.calibration is not None else None
+        geometry = MapGeometry.of_model(model.config)
+        found = None
         if readable:
-            images = torch.stack([view.to_tensor(views[slot]) for slot in readable]).to(self.device)
+            images = torch.stack([view.to_tensor(view.geometric(photos[slot])) for slot in readable]).to(self.device)
             if self.boxes is not None:
-                positions, keep = positions_and_masks(
+                found = positions_and_masks(
                     self.boxes,
                     [ImageRef(image_id=paths[slot], path=paths[slot]) for slot in readable],
                     self.descriptions.find(category).descriptions,
                     model.config.image_size,
                 )
-            prediction = model.predict(images, category, positions=positions, keep_masks=keep)
+            prediction = model.predict(
+                images,
+                category,
+                positions=found.positions if found is not None else None,
+                keep_masks=found.keep if found is not None else None,
+            )
             maps = prediction.anomaly_map.float().cpu().numpy()
         for slot, path in enumerate(paths):
             if slot in errors:
                 yield ImagePrediction(path, category, candidate.name, None, None, candidate.threshold, None,
-                                      error=errors[slot])
+                                      calibration=calibration, error=errors[slot])
                 continue
             index = readable.index(slot)
             score = float(prediction.score[index])
-            map_path = write_overlay(overlay_path(out_dir, path), views[slot], maps[index])
+            photo = photos[slot]
+            full_map = geometry.to_original(maps[index], photo.width, photo.height)
+            entry = found.entries[index] if found is not None else None
+            boxes = [] if entry is None else [
+                {"box": pixel_box(xyxy, photo.width, photo.height), "phrase": phrase, "logit": float(logit)}
+                for xyxy, phrase, logit in zip(entry.boxes.tolist(), entry.phrases, entry.logits)
+            ]
+            map_path = write_overlay(overlay_path(out_dir, path), photo, full_map,
+                                     boxes=[box["box"] for box in boxes])
+            raw_path = write_raw_map(raw_map_path(map_path, raw_maps), full_map, raw_maps) if raw_maps else None
             yield ImagePrediction(
                 image_path=path,
                 category=category,
@@ -172,10 +216,13 @@ class Predictor:
                 score=score,
                 verdict=verdict_of(score, candidate.threshold),
                 threshold=candidate.threshold,
-                position=positions[index] if positions is not None else None,
+                position=found.positions[index] if found is not None else None,
+                calibration=calibration,
                 top_descriptions=[
                     {"description": text, "similarity": similarity}
                     for text, similarity in prediction.top_descriptions[index]
                 ],
+                boxes=boxes,
                 anomaly_map_path=str(map_path),
+                raw_map_path=str(raw_path) if raw_path is not None else None,
             )

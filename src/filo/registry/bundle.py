@@ -15,7 +15,11 @@ A direction is named ``<train dataset>_to_<target dataset>`` (e.g.
 
     {"schema_version": 1, "default_direction": "<name>",
      "directions": {"<name>": {"train_dataset": .., "target_dataset": .., "threshold": ..,
+                               "calibration": {"rule": .., "target_fpr": .., "n_good": ..},
                                "trained_categories": [..], "files": {"checkpoint": .., ...}}}}
+
+``calibration`` (how the threshold was chosen, from verdict.json) is written for readers of
+the index; loading takes it from the direction's verdict.json.
 
 The default direction (used for a category every direction was trained on, and when
 several qualify) is the MVTec-trained one when present.
@@ -23,7 +27,6 @@ several qualify) is the MVTec-trained one when present.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -34,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from filo.descriptions import load_descriptions
 from filo.errors import FiloError
-from filo.evaluation.verdict import read_verdict
+from filo.evaluation.verdict import Calibration, read_verdict
 from filo.io import atomic_path, atomic_write_text, read_json_document
 from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import CandidateModel, default_candidate
@@ -87,6 +90,8 @@ class Direction:
     target_dataset: str
     trained_categories: tuple[str, ...]
     threshold: float
+    calibration: Calibration
+    """How the threshold was chosen (rule, target FPR, number of good images)."""
     mean_metrics: dict[str, float | None]
     """Mean-over-categories metrics on the target dataset (the metric keys of metrics.json)."""
     files: DirectionFiles
@@ -99,6 +104,7 @@ class Direction:
             threshold=self.threshold,
             trained_categories=frozenset(self.trained_categories),
             train_dataset=self.train_dataset,
+            calibration=self.calibration,
         )
 
 
@@ -134,6 +140,7 @@ def inspect_direction(files: DirectionFiles) -> Direction:
         target_dataset=target,
         trained_categories=tuple(sorted(checkpoint.trained_categories)),
         threshold=verdict.threshold,
+        calibration=verdict.calibration,
         mean_metrics=mean_metrics,
         files=files,
     )
@@ -161,17 +168,19 @@ class Bundle:
         *,
         descriptions: str | os.PathLike | None = None,
         threshold: float | None = None,
+        calibration: Calibration | None = None,
         boxes: BoxSource | None = None,
         device: str = "cpu",
     ) -> Predictor:
         """A predictor over this bundle's directions.
 
         `descriptions` (a JSON artifact or YAML user file) adds to and overrides the bundle's;
-        `threshold` replaces every direction's verdict threshold; `boxes` enables live detection.
+        `threshold` replaces every direction's verdict threshold (`calibration` says how it was
+        chosen; None: by hand); `boxes` enables live detection.
         """
         candidates = self.candidates()
         if threshold is not None:
-            candidates = [dataclasses.replace(candidate, threshold=threshold) for candidate in candidates]
+            candidates = [candidate.with_threshold(threshold, calibration) for candidate in candidates]
         default = next(c for c in candidates if c.name == self.default_direction)
         lookup = DescriptionLookup.from_file(descriptions, self.description_artifacts())
         return Predictor(candidates, lookup, default=default, boxes=boxes, device=device)
@@ -186,6 +195,7 @@ def _index_document(directions: Sequence[Direction], default: str) -> dict[str, 
                 "train_dataset": direction.train_dataset,
                 "target_dataset": direction.target_dataset,
                 "threshold": direction.threshold,
+                "calibration": direction.calibration.as_dict(),
                 "trained_categories": list(direction.trained_categories),
                 "files": {role: f"{direction.name}/{file_name}" for role, file_name in FILE_NAMES.items()},
             }
@@ -235,6 +245,7 @@ def read_bundle(root: str | os.PathLike) -> Bundle:
                 target_dataset=entry["target_dataset"],
                 trained_categories=tuple(entry["trained_categories"]),
                 threshold=float(entry["threshold"]),
+                calibration=read_verdict(files.verdict).calibration,
                 mean_metrics=read_metrics_summary(files.metrics)[1],
                 files=files,
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from filo.errors import FiloError
+from filo.evaluation.verdict import Calibration
 from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import CandidateModel
 from filo.prediction.predictor import Predictor
@@ -80,6 +81,7 @@ def open_predictor(
     *,
     descriptions: str | os.PathLike | None = None,
     threshold: float | None = None,
+    calibration: Calibration | None = None,
     boxes: BoxSource | None = None,
     device: str = "cpu",
     download_dir: str | os.PathLike | None = None,
@@ -87,19 +89,21 @@ def open_predictor(
     """A predictor for a model reference (see the module docstring).
 
     `threshold` overrides the bundle's verdict thresholds (and is the only source of a
-    verdict for a bare checkpoint). Registry downloads go to `download_dir` (default: a new
+    verdict for a bare checkpoint); `calibration` says how it was chosen (None: by hand). Registry downloads go to `download_dir` (default: a new
     temporary folder that is left in place; pass a folder you clean up).
     """
     reference = str(model)
     if reference.startswith(REGISTRY_SCHEMES):
         folder = download_dir or tempfile.mkdtemp(prefix="filo-model-")
         bundle = read_bundle(download_bundle(reference, folder))
-        return bundle.predictor(descriptions=descriptions, threshold=threshold, boxes=boxes, device=device)
+        return bundle.predictor(descriptions=descriptions, threshold=threshold, calibration=calibration,
+                                 boxes=boxes, device=device)
     path = Path(reference)
     if (path / BUNDLE_FILE).is_file():
-        return read_bundle(path).predictor(descriptions=descriptions, threshold=threshold, boxes=boxes, device=device)
+        return read_bundle(path).predictor(descriptions=descriptions, threshold=threshold,
+                                           calibration=calibration, boxes=boxes, device=device)
     if path.is_file():
-        candidate = CandidateModel.from_checkpoint(path, threshold=threshold)
+        candidate = CandidateModel.from_checkpoint(path, threshold=threshold, calibration=calibration)
         return Predictor([candidate], DescriptionLookup.from_file(descriptions), boxes=boxes, device=device)
     raise FiloError(
         f"--model {reference!r} is neither a registry URI ({DEFAULT_MODEL_URI}), a bundle folder nor a "

@@ -28,12 +28,14 @@ def predict_images(
     batch_size: int = 8,
     device: str | None = None,
     progress: bool = True,
+    raw_maps: str | None = None,
 ):
     """Predict image files and folders (searched recursively) of `category`; yields `ImagePrediction`s.
 
     Overlays go to `out_dir` (default `DEFAULT_OUT_DIR`). `threshold` or `verdict` (a
     `filo evaluate` verdict.json) replaces the model's threshold.
     Both detector paths enable live Grounding DINO boxes (position + suppression).
+    `raw_maps` ("npy" or "png16") also saves each full-resolution map next to its overlay.
     """
     from filo.boxes.rules import AUTHORS_RULES
     from filo.boxes.source import DetectorBoxes
@@ -49,16 +51,19 @@ def predict_images(
         raise FiloError("live boxes need both --detector-config and --detector-checkpoint")
     images = collect_images(inputs)
     device = resolve_device(device)
+    calibration = None
     if verdict is not None:
-        threshold = read_verdict(verdict).threshold
+        chosen = read_verdict(verdict)
+        threshold, calibration = chosen.threshold, chosen.calibration
     boxes = None
     if detector_config is not None:
         rules = dataclasses.replace(AUTHORS_RULES, image_size=box_image_size or AUTHORS_RULES.image_size)
         boxes = DetectorBoxes.load(detector_config, detector_checkpoint, text_encoder=text_encoder,
                                    device=device, rules=rules)
     with tempfile.TemporaryDirectory(prefix="filo-model-") as download_dir:
-        predictor = open_predictor(model, descriptions=descriptions, threshold=threshold, boxes=boxes,
-                                   device=device, download_dir=download_dir)
+        predictor = open_predictor(model, descriptions=descriptions, threshold=threshold,
+                                   calibration=calibration, boxes=boxes, device=device,
+                                   download_dir=download_dir)
         key = predictor.category_key(category)
         yield from predictor.predict(images, key, out_dir or DEFAULT_OUT_DIR, batch_size=batch_size,
-                                     progress=progress)
+                                     progress=progress, raw_maps=raw_maps)

@@ -1,22 +1,36 @@
-"""The registered MLflow pyfunc model: a table of image paths and categories in, predictions out.
+"""The registered MLflow pyfunc model: a table of images and categories in, predictions and maps out.
 
-Input: a DataFrame with columns ``image_path`` (readable from the serving process) and
-``category`` (raw or display name). Output, one row per input row, in order: ``score``,
-``verdict`` ("anomalous"/"normal" by the threshold of the direction that served the row),
-``position`` (always null: the registered bundle has no Grounding DINO detector, so
-positions are averaged and no box suppression is applied; `filo predict` can add live
-boxes), ``top_descriptions`` (list of {description, similarity}), ``anomaly_map_path`` (the
-heat-map overlay PNG), ``model`` (the direction used) and ``error`` (why a row's image could
-not be read; its other results are then null).
+Input: a DataFrame, one row per image, with ``category`` (raw or display name) and either
+``image`` (the image file's bytes; over REST, base64-encoded as MLflow does for binary
+columns) or ``image_path`` (a file readable by the serving process). So a client on another
+machine can send the image itself to ``mlflow models serve -m models:/filo@champion``::
 
-Overlays go to the ``output_dir`` of the model config (``mlflow.pyfunc.load_model(uri,
-model_config={"output_dir": ...})``), else ``$FILO_PREDICT_OUT_DIR``, else a new temporary
-folder; ``device`` in the model config picks the torch device (default: cuda if available). The serving environment needs the `filo` package installed (the model's pip
+    POST /invocations
+    {"dataframe_split": {"columns": ["image", "category"], "data": [["<base64 bytes>", "wood_grain"]]},
+     "params": {"raw_maps": "npy"}}        (params optional)
+
+Output, one row per input row, in order: ``score``, ``verdict`` ("anomalous"/"normal" by the
+threshold of the direction that served the row), ``threshold`` and ``calibration`` (how it
+was chosen: {rule, target_fpr, n_good}), ``position`` (always null: the registered bundle
+has no Grounding DINO detector, so positions are averaged and no box suppression is
+applied; `filo predict` can add live boxes), ``top_descriptions`` (list of {description,
+similarity}), ``anomaly_map_png`` (the heat-map overlay at the image's resolution, a
+base64-encoded PNG), ``raw_map`` (base64 of the raw map as .npy or 16-bit PNG when param
+``raw_maps`` asks for one), ``anomaly_map_path`` (the overlay file, for ``image_path`` rows
+only), ``model`` (the direction used) and ``error`` (why a row's image could not be read;
+its other results are then null).
+
+Overlays of ``image_path`` rows go to the ``output_dir`` of the model config
+(``mlflow.pyfunc.load_model(uri, model_config={"output_dir": ...})``), else
+``$FILO_PREDICT_OUT_DIR``, else a new temporary folder; those of ``image`` rows only live
+for the request. ``device`` in the model config picks the torch device (default: cuda if
+available). The serving environment needs the `filo` package installed (the model's pip
 requirements list filo's dependencies).
 """
 
 from __future__ import annotations
 
+import base64
 import importlib.metadata
 import logging
 import os
@@ -27,6 +41,7 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 from mlflow.models import ModelSignature
+from mlflow.types import ParamSchema, ParamSpec
 from mlflow.types.schema import Array, ColSpec, Object, Property, Schema
 
 from filo.device import resolve_device
@@ -37,8 +52,13 @@ logger = logging.getLogger(__name__)
 
 BUNDLE_ARTIFACT = "bundle"
 OUTPUT_DIR_ENV = "FILO_PREDICT_OUT_DIR"
-INPUT_COLUMNS = ("image_path", "category")
-OUTPUT_COLUMNS = ("score", "verdict", "position", "top_descriptions", "anomaly_map_path", "model", "error")
+IMAGE_COLUMNS = ("image", "image_path")
+"""Each row gives exactly one of these: the image's bytes or a path on the serving machine."""
+CATEGORY_COLUMN = "category"
+OUTPUT_COLUMNS = ("score", "verdict", "threshold", "calibration", "position", "top_descriptions",
+                  "anomaly_map_png", "raw_map", "anomaly_map_path", "model", "error")
+PARAM_DEFAULTS = {"raw_maps": ""}
+"""Per-request parameters: ``raw_maps`` "npy" or "png16" also returns the raw map ("": none)."""
 MODEL_CONFIG_DEFAULTS = {"output_dir": "", "device": ""}
 """Settings `load_model(..., model_config=...)` may override ("": overlays in a temporary folder; auto device)."""
 
@@ -46,17 +66,28 @@ MODEL_CONFIG_DEFAULTS = {"output_dir": "", "device": ""}
 def model_signature():
     """The pyfunc signature: input and output columns with their types."""
     descriptions = Array(Object([Property("description", "string"), Property("similarity", "double")]))
-    inputs = Schema([ColSpec("string", name) for name in INPUT_COLUMNS])
+    calibration = Object([Property("rule", "string"), Property("target_fpr", "double", required=False),
+                          Property("n_good", "long", required=False)])
+    inputs = Schema([
+        ColSpec("binary", "image", required=False),
+        ColSpec("string", "image_path", required=False),
+        ColSpec("string", CATEGORY_COLUMN),
+    ])
     outputs = Schema([
         ColSpec("double", "score", required=False),
         ColSpec("string", "verdict", required=False),
+        ColSpec("double", "threshold", required=False),
+        ColSpec(calibration, "calibration", required=False),
         ColSpec("string", "position", required=False),
         ColSpec(descriptions, "top_descriptions", required=False),
+        ColSpec("string", "anomaly_map_png", required=False),
+        ColSpec("string", "raw_map", required=False),
         ColSpec("string", "anomaly_map_path", required=False),
         ColSpec("string", "model", required=False),
         ColSpec("string", "error", required=False),
     ])
-    return ModelSignature(inputs=inputs, outputs=outputs)
+    params = ParamSchema([ParamSpec(name, "string", default) for name, default in PARAM_DEFAULTS.items()])
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
 
 def runtime_requirements() -> list[str]:
@@ -86,37 +117,97 @@ class FiLoPyfuncModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         """Predict every row; rows are grouped by category internally and returned in input order."""
-        missing = [column for column in INPUT_COLUMNS if column not in model_input.columns]
-        if missing:
-            raise FiloError(f"pyfunc input lacks columns {missing}; give a table with columns {list(INPUT_COLUMNS)}")
-        frame = model_input.reset_index(drop=True)
-        incomplete = frame[list(INPUT_COLUMNS)].isna().any(axis=1)
-        if incomplete.any():
-            raise FiloError(
-                f"pyfunc input rows {frame.index[incomplete].tolist()[:10]} lack an image_path or a category; "
-                "give both for every row"
-            )
+        from filo.prediction.overlay import RAW_MAP_FORMATS
+
+        frame = check_input(model_input)
+        raw_format = str({**PARAM_DEFAULTS, **(params or {})}["raw_maps"] or "") or None
+        if raw_format is not None and raw_format not in RAW_MAP_FORMATS:
+            raise FiloError(f"param raw_maps must be one of {RAW_MAP_FORMATS} or empty, got {raw_format!r}")
         results: list[dict | None] = [None] * len(frame)
-        for category, rows in frame.groupby("category", sort=False):
-            key = self.predictor.category_key(str(category))
-            predictions = self.predictor.predict(
-                rows["image_path"].astype(str).tolist(), key, self.output_dir, progress=False
-            )
-            for row, prediction in zip(rows.index, predictions):
-                results[row] = prediction.to_dict()
+        with tempfile.TemporaryDirectory(prefix="filo-request-") as scratch:
+            paths, sent = _image_files(frame, Path(scratch))
+            for (category, uploaded), rows in frame.groupby([CATEGORY_COLUMN, sent], sort=False):
+                key = self.predictor.category_key(str(category))
+                out_dir = Path(scratch) / "maps" if uploaded else self.output_dir
+                predictions = self.predictor.predict(
+                    [paths[row] for row in rows.index], key, out_dir, progress=False, raw_maps=raw_format
+                )
+                for row, prediction in zip(rows.index, predictions):
+                    record = prediction.to_dict()
+                    record["anomaly_map_png"] = _base64_file(record["anomaly_map_path"])
+                    record["raw_map"] = _base64_file(record.pop("raw_map_path"))
+                    if uploaded:
+                        record["anomaly_map_path"] = None
+                    results[row] = record
         return pd.DataFrame.from_records(results, columns=list(OUTPUT_COLUMNS))
+
+
+def check_input(model_input: pd.DataFrame) -> pd.DataFrame:
+    """The input table with a fresh index; FiloError unless every row has a category and exactly one image."""
+    if CATEGORY_COLUMN not in model_input.columns or not any(c in model_input.columns for c in IMAGE_COLUMNS):
+        raise FiloError(
+            f"pyfunc input has columns {list(model_input.columns)}; give {CATEGORY_COLUMN!r} and one of "
+            f"{list(IMAGE_COLUMNS)} (the image's bytes, or its path on the serving machine)"
+        )
+    frame = model_input.reset_index(drop=True)
+    given = sum(frame[column].notna().astype(int) for column in IMAGE_COLUMNS if column in frame.columns)
+    bad = frame.index[(given != 1) | frame[CATEGORY_COLUMN].isna()]
+    if len(bad):
+        raise FiloError(
+            f"pyfunc input rows {bad.tolist()[:10]} lack a category or do not give exactly one of "
+            f"{list(IMAGE_COLUMNS)}; give a category and either the image bytes or an image_path per row"
+        )
+    return frame
+
+
+def _image_files(frame: pd.DataFrame, scratch: Path) -> tuple[dict[int, str], pd.Series]:
+    """Row -> image file to read (sent bytes are written into `scratch`), and which rows sent bytes."""
+    sent = frame["image"].notna() if "image" in frame.columns else pd.Series(False, index=frame.index)
+    paths = {}
+    for row in frame.index:
+        if sent[row]:
+            data = frame.at[row, "image"]
+            if isinstance(data, str):  # a JSON client that bypassed MLflow's schema decoding
+                data = base64.b64decode(data, validate=True)
+            path = scratch / f"image-{row}"
+            path.write_bytes(bytes(data))
+            paths[row] = str(path)
+        else:
+            paths[row] = str(frame.at[row, "image_path"])
+    return paths, sent.rename("sent")
+
+
+def _base64_file(path: str | None) -> str | None:
+    """The file's bytes as base64 text (None for no file)."""
+    return base64.b64encode(Path(path).read_bytes()).decode("ascii") if path else None
+
+
+def input_example(bundle_dir: str | os.PathLike) -> pd.DataFrame:
+    """A one-row input for the model's docs: a small grey PNG of the default direction's first category."""
+    from PIL import Image
+
+    from filo.descriptions import load_descriptions
+    from filo.prediction.overlay import png_bytes
+    from filo.registry.bundle import read_bundle
+
+    bundle = read_bundle(bundle_dir)
+    categories = sorted(load_descriptions(bundle.directions[bundle.default_direction].files.descriptions))
+    return pd.DataFrame({"image": [png_bytes(Image.new("RGB", (32, 32), (128, 128, 128)))],
+                         CATEGORY_COLUMN: categories[:1]})
 
 
 def log_bundle_model(bundle_dir: str | os.PathLike, *, name: str = "model") -> Any:
     """Log a bundle folder as a pyfunc model in the active MLflow run; returns MLflow's ModelInfo.
 
-    The model is logged "from code" (`serving_model.py`), not pickled.
+    The model is logged "from code" (`serving_model.py`), not pickled. Its signature and
+    input example document the input; MLflow checks the example by predicting it once.
     """
     return mlflow.pyfunc.log_model(
         name=name,
         python_model=str(Path(__file__).with_name("serving_model.py")),
         artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
         signature=model_signature(),
+        input_example=(input_example(bundle_dir), dict(PARAM_DEFAULTS)),
         pip_requirements=runtime_requirements(),
         model_config=MODEL_CONFIG_DEFAULTS,
     )

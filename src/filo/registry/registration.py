@@ -3,7 +3,8 @@
 One call does it all: check the directions' files, compute the gate values (before anything
 is registered, so a bad gate fails early), build the bundle, log it as a pyfunc model in a
 run of the `filo` experiment, register it as a new version of the model, tag the version
-with its lineage and mean metrics, and give it alias `champion` or `challenger`.
+with its lineage, mean metrics and verdict calibration (``verdict.<direction>.threshold``,
+``.rule``, ``.target_fpr``, ``.n_good``), and give it alias `champion` or `challenger`.
 
 The optional record file (`filo register --out`, a DVC out) holds only what follows from
 the inputs: the model name, the gate and its values, the input hashes. The version, run
@@ -25,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from filo.io import atomic_write_text
-from filo.registry.bundle import DirectionFiles, inspect_direction, write_bundle
+from filo.registry.bundle import Direction, DirectionFiles, inspect_direction, write_bundle
 from filo.registry.lineage import Lineage, collect_lineage
 from filo.registry.promotion import PromotionDecision, metric_tags, promote
 from filo.registry.settings import RegisterSettings
 
 logger = logging.getLogger(__name__)
 
+VERDICT_TAG_PREFIX = "verdict."
 _UNSAFE_TAG_CHARS = re.compile(r"[^A-Za-z0-9_\-. :/]")
 
 
@@ -74,6 +76,18 @@ def _safe_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return {_UNSAFE_TAG_CHARS.sub("_", key): value for key, value in tags.items()}
 
 
+def calibration_tags(directions: Sequence[Direction]) -> dict[str, str]:
+    """Version tags stating each direction's threshold and how it was calibrated."""
+    tags = {}
+    for direction in directions:
+        prefix = f"{VERDICT_TAG_PREFIX}{direction.name}."
+        tags[f"{prefix}threshold"] = repr(direction.threshold)
+        for key, value in direction.calibration.as_dict().items():
+            if value is not None:
+                tags[f"{prefix}{key}"] = str(value)
+    return tags
+
+
 def register_bundle(
     direction_files: Sequence[DirectionFiles],
     settings: RegisterSettings | None = None,
@@ -104,6 +118,7 @@ def register_bundle(
         **lineage.as_tags(),
         **producers,
         **metric_tags({d.name: d.mean_metrics for d in directions}),
+        **calibration_tags(directions),
         "gate.metrics": ",".join(gate.metrics),
         **{f"gate.{direction}": repr(value) for direction, value in values.items()},
     })
@@ -114,6 +129,7 @@ def register_bundle(
                 "directions": ",".join(sorted(bundle.directions)),
                 "default_direction": bundle.default_direction,
                 "gate_metrics": ",".join(gate.metrics),
+                **{f"calibration.{d.name}": d.calibration.describe() for d in directions},
             })
             mlflow.log_metrics({
                 **{f"{d.name}.{key}": float(value) for d in directions

@@ -11,10 +11,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from filo.data.torch_dataset import MOSAIC_LABELS
+from filo.data.mosaic import MOSAIC_LABELS
 from filo.errors import FiloError
+from filo.model.config import DICE_REDUCTIONS
 from filo.model.config import PRESETS as MODEL_PRESETS
-from filo.model.losses import DICE_REDUCTIONS
 
 DEVICES = ("auto", "cpu", "cuda")
 MVTEC_AUG_RATE = 0.2

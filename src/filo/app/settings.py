@@ -1,0 +1,40 @@
+"""The settings of `filo app` (params section `app`; the CLI flags of `stages/app.py` derive from these fields)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from filo.errors import FiloError
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Where the app listens, what it shows and the limits it puts on uploads."""
+
+    SECTION: ClassVar[str] = "app"
+
+    host: str = "127.0.0.1"
+    """Address to listen on (0.0.0.0: every interface)."""
+    port: int = 8765
+    """Port to listen on."""
+    model: str = "models:/filo@champion"
+    """The model reference chosen when the page opens (registry URI, bundle folder or checkpoint)."""
+    results_dir: str = "results"
+    """Folder of `filo evaluate` outputs, one sub-folder per direction."""
+    manifests_dir: str = "data/manifests"
+    """Where `<dataset>.parquet` manifests are (for the ground-truth masks of the Results view)."""
+    max_upload_mb: float = 25.0
+    """Largest upload accepted, in MB."""
+    max_pixels: int = 40_000_000
+    """Largest image accepted, in pixels."""
+    page_size: int = 12
+    """Images per page of a folder or of the Results view's image table."""
+    device: str | None = None
+    """Torch device (none: CUDA when available, else CPU)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise FiloError(f"--port must be in 1..65535, got {self.port}")
+        if self.max_upload_mb <= 0 or self.max_pixels <= 0 or self.page_size < 1:
+            raise FiloError("upload limits and page size must be positive")
