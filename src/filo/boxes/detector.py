@@ -91,12 +91,16 @@ def default_device() -> str:
 
 
 def load_detector_image(path: str | os.PathLike, image_size: int) -> torch.Tensor:
-    """An image as Grounding DINO expects it: RGB, shorter side `image_size` (longer <= 1333), ImageNet-normalized."""
-    import groundingdino.datasets.transforms as T
-    from PIL import Image
+    """An image as Grounding DINO expects it: RGB, shorter side `image_size` (longer <= 1333), ImageNet-normalized.
 
-    with Image.open(path) as image:
-        rgb = image.convert("RGB")
+    Pixels come from `filo.data.images.load_rgb`, like every other consumer (16-bit scaling,
+    palette, alpha, CMYK, EXIF orientation, size limit).
+    """
+    import groundingdino.datasets.transforms as T
+
+    from filo.data.images import load_rgb
+
+    rgb = load_rgb(path)
     transform = T.Compose(
         [
             T.RandomResize([image_size], max_size=MAX_IMAGE_SIDE),
