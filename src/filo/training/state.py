@@ -74,6 +74,16 @@ def save_training_state(state: TrainingState, path: str | os.PathLike) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def training_disk_estimate(trainable: dict[str, torch.Tensor]) -> int:
+    """Bytes a training run with these trainable weights needs on disk at most: two state files and a checkpoint.
+
+    A state file holds the weights and AdamW's two moments of each (3x their bytes); while it
+    is replaced the old and the new one coexist; then the checkpoint (1x) is written.
+    """
+    weights = sum(tensor.numel() * tensor.element_size() for tensor in trainable.values())
+    return 2 * 3 * weights + weights
+
+
 def load_training_state(path: str | os.PathLike, fingerprint: dict[str, Any]) -> TrainingState:
     """Read a state file and check it belongs to a run with this `fingerprint`.
 
