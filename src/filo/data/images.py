@@ -13,8 +13,8 @@ Conventions (shared by indexing, the torch dataset and prediction):
   upright photo lines up with it.
 - Images larger than `max_image_pixels()` (default 100 megapixels, e.g. 10000x10000; set
   `FILO_MAX_IMAGE_PIXELS` to change it) are refused from their header, before any pixel is
-  decoded, so a "decompression bomb" cannot exhaust memory. PIL's own, lower safety limit is
-  lifted to filo's so that one limit decides.
+  decoded, so a "decompression bomb" cannot exhaust memory. filo's limit replaces PIL's own
+  check (`PIL.Image.MAX_IMAGE_PIXELS`) for the files it reads, so one limit decides.
 - Any unreadable, truncated, oversized or missing file raises `FiloError` naming the path.
 
 Every consumer (indexing, training, evaluation, Grounding DINO boxes, prediction) reads
@@ -24,7 +24,7 @@ pixels through `load_rgb` / `load_mask` and sizes through `read_size`.
 from __future__ import annotations
 
 import os
-import warnings
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ _EXIF_ORIENTATION = 0x0112
 _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 MAX_IMAGE_PIXELS_ENV = "FILO_MAX_IMAGE_PIXELS"
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
+_PIL_LIMIT_LOCK = threading.Lock()
 
 
 def max_image_pixels() -> int:
@@ -57,35 +58,31 @@ def max_image_pixels() -> int:
     return limit
 
 
-def _too_large(path: str | os.PathLike, width: int, height: int, limit: int) -> FiloError:
-    return FiloError(
-        f"image {path} is {width}x{height} = {width * height / 1e6:.1f} megapixels, more than the limit of "
-        f"{limit / 1e6:g} megapixels; shrink it, or raise the limit with {MAX_IMAGE_PIXELS_ENV}=<pixels>"
-    )
-
-
 def _open_header(path: str | os.PathLike) -> Image.Image:
-    """Open an image file lazily (header only) and refuse it when it is larger than `max_image_pixels()`."""
+    """Open an image file lazily (header only) and refuse it when it is larger than `max_image_pixels()`.
+
+    PIL's own decompression-bomb check is switched off while the header is parsed (under a
+    lock, then restored), so that filo's limit, checked right after, is the one that decides.
+    """
     limit = max_image_pixels()
-    if Image.MAX_IMAGE_PIXELS is not None and limit > Image.MAX_IMAGE_PIXELS:
-        Image.MAX_IMAGE_PIXELS = limit  # PIL refuses at twice its limit and warns above it; filo's limit decides
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
+        with _PIL_LIMIT_LOCK:
+            pil_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                image = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = pil_limit
     except FileNotFoundError as error:
         raise FiloError(f"image file not found: {path}") from error
-    except Image.DecompressionBombError as error:
-        raise FiloError(
-            f"image {path} is larger than the limit of {limit / 1e6:g} megapixels ({error}); shrink it, "
-            f"or raise the limit with {MAX_IMAGE_PIXELS_ENV}=<pixels>"
-        ) from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise FiloError(f"cannot read the image header of {path} ({error}); the file is corrupt") from error
     width, height = image.size
     if width * height > limit:
         image.close()
-        raise _too_large(path, width, height, limit)
+        raise FiloError(
+            f"image {path} is {width}x{height} = {width * height / 1e6:.1f} megapixels, more than the limit of "
+            f"{limit / 1e6:g} megapixels; shrink it, or raise the limit with {MAX_IMAGE_PIXELS_ENV}=<pixels>"
+        )
     return image
 
 
