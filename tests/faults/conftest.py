@@ -58,3 +58,14 @@ def isolated_mlflow(tmp_path, monkeypatch) -> str:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+@pytest.fixture(scope="session")
+def evaluated(tiny_project, tmp_path_factory) -> Path:
+    """`filo evaluate`'s output folder for the tiny project (no MLflow), made once."""
+    from filo.evaluation.evaluate import EvaluationSettings, evaluate
+
+    out = tmp_path_factory.mktemp("faults-evaluated") / "results"
+    evaluate(tiny_project.model, tiny_project.manifest, tiny_project.descriptions, out,
+             settings=EvaluationSettings(experiment=None, gallery_size=0))
+    return out
