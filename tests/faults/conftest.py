@@ -54,9 +54,12 @@ def tiny_project(tmp_path_factory) -> TinyProject:
 
 @pytest.fixture(autouse=True)
 def isolated_mlflow(tmp_path, monkeypatch) -> str:
-    """Every test logs to its own SQLite MLflow store."""
+    """Every test logs to its own SQLite MLflow store (the environment for subprocesses, mlflow's global for us)."""
+    import mlflow
+
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
     return uri
 
 
