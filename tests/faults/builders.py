@@ -153,3 +153,16 @@ class CountingDetector:
 
     def phrase_decoder(self, caption: str):
         return lambda posmap: "defect"
+
+
+def write_manifest_of(path: Path, categories: list[str], *, split: str = "test") -> Path:
+    """A valid manifest with one normal image per category (no files behind it: for stages that read names only)."""
+    import pandas as pd
+
+    from filo.data.manifest import COLUMNS, write_manifest
+
+    rows = [{"image_id": f"{category}/{split}/good/000.png", "dataset": "d", "category": category, "split": split,
+             "label": 0, "defect_type": "good", "image_path": f"/nowhere/{category}/{split}/good/000.png",
+             "mask_path": None, "width": 8, "height": 8} for category in categories]
+    write_manifest(pd.DataFrame(rows, columns=list(COLUMNS)), path, root="/nowhere", has_masks=True)
+    return path
