@@ -9,6 +9,7 @@ import zipfile
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 from PIL import Image
@@ -128,7 +129,7 @@ class VaryingChatServer:
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
-    def __enter__(self) -> VaryingChatServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

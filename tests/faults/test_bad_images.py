@@ -68,7 +68,7 @@ def test_raising_the_limit_above_pils_own_lets_a_large_image_through(tmp_path, m
 @pytest.mark.parametrize("full_decode", [False, True])
 def test_index_skip_bad_rejects_a_bomb_with_its_reason_and_indexes_the_rest(tiny_project, tmp_path, full_decode):
     root = _copy_dataset(tiny_project.data, tmp_path / "data")
-    victim = sorted((root / CATEGORY / "test" / "good").glob("*.png"))[0]
+    victim = min((root / CATEGORY / "test" / "good").glob("*.png"))
     write_bomb_png(victim)
     out = tmp_path / "manifest.parquet"
     result = index_dataset(root, out, dataset="synth", skip_bad=True, full_decode=full_decode)
