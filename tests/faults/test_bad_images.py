@@ -116,6 +116,25 @@ def test_sixteen_bit_is_not_saturated_for_grounding_dino(variants):
     assert (tensor[0] >= white - 1e-4).float().mean() < 0.05
 
 
+def test_index_accepts_every_format_with_its_upright_size(variants, tmp_path):
+    from filo.data.synthetic import generate_dataset
+
+    generate_dataset("mvtec", tmp_path / "data", seed=1, categories=(CATEGORY,), image_size=64,
+                     n_train_good=1, n_test_good=len(VARIANTS), n_test_per_defect=1)
+    good = sorted((tmp_path / "data" / CATEGORY / "test" / "good").glob("*.png"))
+    expected = {}
+    for path, variant in zip(good, VARIANTS):
+        hostile, reference = variants[variant]
+        path.unlink()
+        shutil.copy(hostile, path.with_suffix(hostile.suffix))
+        expected[path.with_suffix(hostile.suffix).relative_to(tmp_path / "data").as_posix()] = \
+            Image.open(reference).size
+    result = index_dataset(tmp_path / "data", tmp_path / "m.parquet", dataset="synth")
+    rows = result.manifest.set_index("image_id")
+    assert not result.rejects
+    assert {image_id: (rows.at[image_id, "width"], rows.at[image_id, "height"]) for image_id in expected} == expected
+
+
 def _manifest_of(paths, masks=None):
     rows = []
     for index, path in enumerate(paths):

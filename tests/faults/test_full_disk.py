@@ -118,3 +118,28 @@ def test_boxes_stop_after_the_first_shard_when_the_rest_cannot_fit(tiny_project,
 
 def test_filo_error_is_the_base_of_disk_full():
     assert issubclass(DiskFullError, FiloError)
+
+
+@pytest.fixture
+def tiny_file_system(tmp_path):
+    """A real 64 KiB tmpfs (needs root; skipped elsewhere, the monkeypatched tests above cover the logic)."""
+    import shutil
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("mounting a tiny tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.mark.slow
+def test_evaluate_on_a_really_full_file_system(tiny_project, tiny_file_system, capsys):
+    out = tiny_file_system / "results"
+    code = main(["evaluate", "--model", str(tiny_project.model), "--manifest", str(tiny_project.manifest),
+                 "--descriptions", str(tiny_project.descriptions), "--out-dir", str(out)])
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2 and f"no space left on the device to write {out}:" in line
+    assert os.listdir(tiny_file_system) == []
