@@ -58,10 +58,10 @@ def is_disk_full(error: BaseException) -> bool:
 
 def disk_full_error(path: str | os.PathLike, needed: int | None) -> DiskFullError:
     """The one-line error for a write to `path` that found (or would find) the disk full."""
-    need = f"at least {format_bytes(needed)}" if needed else "more"
+    need = f", at least {format_bytes(needed)} needed" if needed else ""
     return DiskFullError(
-        f"no space left on the device to write {path}: {format_bytes(free_bytes(path))} free there, {need} "
-        "needed; free some space or write the output elsewhere"
+        f"no space left on the device to write {path}: {format_bytes(free_bytes(path))} free there{need}; "
+        "free some space or write the output elsewhere"
     )
 
 
@@ -187,13 +187,20 @@ def atomic_path(
             os.replace(tmp, final)
     except OSError as error:
         if is_disk_full(error):
-            raise disk_full_error(final, max(size_hint or 0, _disk_size(tmp)) or None) from error
+            written = _disk_size(tmp)
+            _remove(tmp)  # so that the free space reported is what the user has to work with
+            raise disk_full_error(final, max(size_hint or 0, written) or None) from error
         raise
     finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+        _remove(tmp)
+
+
+def _remove(path: Path) -> None:
+    """Delete a temporary file or folder if it is there."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
