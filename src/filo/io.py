@@ -57,11 +57,11 @@ def is_disk_full(error: BaseException) -> bool:
 
 
 def disk_full_error(path: str | os.PathLike, needed: int | None) -> DiskFullError:
-    """The one-line error for a write to `path` that found (or would find) the disk full."""
-    need = f", at least {format_bytes(needed)} needed" if needed else ""
+    """The one-line error for a write to `path` that found the disk full (`needed`: its size, when known)."""
+    free = format_bytes(free_bytes(path))
+    space = f"{format_bytes(needed)} needed, {free} free there" if needed else f"it needs more than the {free} free there"
     return DiskFullError(
-        f"no space left on the device to write {path}: {format_bytes(free_bytes(path))} free there{need}; "
-        "free some space or write the output elsewhere"
+        f"no space left on the device to write {path}: {space}; free some space or write the output elsewhere"
     )
 
 
@@ -73,15 +73,6 @@ def ensure_free_space(path: str | os.PathLike, needed: int, *, what: str) -> Non
             f"not enough free space for {what} at {path}: about {format_bytes(needed)} needed, "
             f"{format_bytes(free)} free; free some space or write the output elsewhere"
         )
-
-
-def _disk_size(path: Path) -> int:
-    """Bytes taken by a file, or by all files under a folder (0 when absent)."""
-    if path.is_file():
-        return path.stat().st_size
-    if path.is_dir():
-        return sum(child.stat().st_size for child in path.rglob("*") if child.is_file())
-    return 0
 
 
 def _host_tag() -> str:
@@ -187,9 +178,8 @@ def atomic_path(
             os.replace(tmp, final)
     except OSError as error:
         if is_disk_full(error):
-            written = _disk_size(tmp)
             _remove(tmp)  # so that the free space reported is what the user has to work with
-            raise disk_full_error(final, max(size_hint or 0, written) or None) from error
+            raise disk_full_error(final, size_hint) from error
         raise
     finally:
         _remove(tmp)
