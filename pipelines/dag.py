@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from filo.evaluation.outputs import METRICS_FILE, METRICS_PLOTS, OUTPUT_FILES
+
 LAYOUTS = ("mvtec", "visa")
 """The two datasets, by on-disk layout (MVTec AD and VisA)."""
 DIRECTIONS = (("mvtec", "visa"), ("visa", "mvtec"))
@@ -149,11 +151,10 @@ def pipeline_stages() -> list[Stage]:
     return stages
 
 
-EVALUATION_FILES = ("scores.parquet", "verdict.json", "metrics_detail.json", "metrics_table.csv", "metrics_table.md",
-                    "plots/roc.png", "plots/pr.png", "plots/score_histograms.png", "plots/gallery.png")
-"""The cached files of an evaluation output folder (see `filo.evaluation.outputs`)."""
-EVALUATION_METRICS = ("metrics.json",)
-EVALUATION_PLOTS = {"plots/roc.csv": ("fpr", "tpr"), "plots/pr.csv": ("recall", "precision")}
+EVALUATION_METRICS = (METRICS_FILE,)
+EVALUATION_PLOTS = METRICS_PLOTS
+EVALUATION_FILES = tuple(sorted(OUTPUT_FILES - set(EVALUATION_METRICS) - set(EVALUATION_PLOTS)))
+"""The cached files of an evaluation output folder (the metrics file and curve tables are DVC metrics/plots)."""
 
 
 def code_dependencies(stage: Stage) -> list[str]:

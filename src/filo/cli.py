@@ -4,6 +4,11 @@ Every module in `filo.stages` that defines `register(subparsers)` is a subcomman
 `register` adds its parser and sets `func(args) -> int | None` on the namespace.
 Stage modules import heavy libraries (torch, open_clip, ...) inside their functions
 so `filo --help` stays fast.
+
+Exit codes: 0 success, 1 some inputs failed (stage-specific), 2 a `FiloError` (printed as
+one line, without a traceback; a full disk is one too), 128 + signal number when
+interrupted. SIGTERM and SIGHUP raise `filo.errors.Interrupted`, like Ctrl-C raises
+KeyboardInterrupt, so temporaries are removed and MLflow runs are marked KILLED.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ import importlib
 import logging
 import os
 import pkgutil
+import signal
 import sys
 
 import filo.stages
 from filo import __version__
-from filo.errors import FiloError
+from filo.errors import FiloError, Interrupted
+from filo.io import disk_full_error, is_disk_full
 
 
 def _stage_modules() -> list:
@@ -51,11 +58,31 @@ def main(argv: list[str] | None = None) -> int:
     # filo's own loggers speak at INFO; libraries (open_clip, groundingdino, ...) only warn.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("filo").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    previous = _raise_on_termination()
+    try:
+        return _run(args)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Call the subcommand; expected failures become one line on stderr and an exit code."""
     try:
         result = run_parsed(args, stage=os.environ.get(STAGE_ENV))
     except FiloError as error:
         print(f"filo {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        print(f"filo {args.command}: error: {disk_full_error(error.filename or os.getcwd(), None)}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, Interrupted) as error:
+        number = error.signal_number if isinstance(error, Interrupted) else signal.SIGINT
+        print(f"filo {args.command}: interrupted by {signal.Signals(number).name}; finished outputs are intact, "
+              "temporaries were removed", file=sys.stderr)
+        return 128 + number
     return int(result or 0)
 
 
@@ -79,6 +106,22 @@ def run_parsed(args: argparse.Namespace, *, stage: str | None = None) -> int | N
                                          getattr(args, "model_command", None)) if word)
     with stage_run(stage, command, inputs=inputs, outputs=outputs, settings=lambda: loaded_settings(args)):
         return args.func(args)
+
+
+def _raise_on_termination() -> dict:
+    """Make SIGTERM and SIGHUP raise `Interrupted` (their default kills without cleanup); the previous handlers.
+
+    Outside the main thread (e.g. a flow calling `main`) signals cannot be handled and nothing changes.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handler(number: int, _frame) -> None:
+        raise Interrupted(number)
+
+    return {number: signal.signal(number, handler) for number in (signal.SIGTERM, signal.SIGHUP)}
 
 
 if __name__ == "__main__":

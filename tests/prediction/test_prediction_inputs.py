@@ -18,9 +18,11 @@ def test_folders_are_searched_recursively_for_image_suffixes_in_sorted_order(tmp
     ]
 
 
-def test_a_missing_path_is_named(tmp_path):
-    with pytest.raises(FiloError, match="nope.png does not exist"):
-        collect_images([tmp_path / "nope.png"])
+def test_a_missing_path_is_kept_for_a_per_image_error(tmp_path):
+    (tmp_path / "good.png").write_bytes(b"x")
+    assert collect_images([tmp_path / "good.png", tmp_path / "nope.png"]) == [
+        tmp_path / "good.png", tmp_path / "nope.png"
+    ]
 
 
 def test_a_folder_without_images_is_an_error(tmp_path):

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from filo.boxes.rules import PhraseDecoder
 from filo.device import resolve_device
@@ -82,11 +81,16 @@ class GroundingDetector:
 
 
 def load_detector_image(path: str | os.PathLike, image_size: int) -> torch.Tensor:
-    """An image as Grounding DINO expects it: RGB, shorter side `image_size` (longer <= 1333), ImageNet-normalized."""
+    """An image as Grounding DINO expects it: RGB, shorter side `image_size` (longer <= 1333), ImageNet-normalized.
+
+    Pixels come from `filo.data.images.load_rgb`, like every other consumer (16-bit scaling,
+    palette, alpha, CMYK, EXIF orientation, size limit).
+    """
     import groundingdino.datasets.transforms as T  # heavy: loaded only when a detector is used
 
-    with Image.open(path) as image:
-        rgb = image.convert("RGB")
+    from filo.data.images import load_rgb
+
+    rgb = load_rgb(path)
     transform = T.Compose(
         [
             T.RandomResize([image_size], max_size=MAX_IMAGE_SIDE),

@@ -8,6 +8,10 @@ made with; resuming with different settings is refused.
 
 Images are batched per category (one caption per batch) and only images of identical
 resized shape share a forward pass, so no padding changes the model's output.
+
+Free space: once the first shard of a run is written, its size per image predicts what the
+remaining shards and the merged artifact need; a disk without that much room stops the run
+then (`DiskFullError`), not after hours of detection.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from filo.boxes.source import BoxPredictor, decide_images
 from filo.data.manifest import read_manifest
 from filo.descriptions import load_descriptions
 from filo.errors import FiloError
-from filo.io import atomic_write_text, sha256_file
+from filo.io import atomic_write_text, ensure_free_space, sha256_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,7 +43,8 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 SHARD_PATTERN = "shard-[0-9]*.parquet"
 RUN_FILE = "run.json"
-UNREADABLE_IMAGE_ERRORS = (OSError, ValueError, SyntaxError)
+UNREADABLE_IMAGE_ERRORS = (FiloError,)
+"""What `load_detector_image` raises for a missing, corrupt or oversized image (recorded as an error row)."""
 
 
 def shards_dir_for(out_path: str | os.PathLike) -> Path:
@@ -89,15 +94,22 @@ def _prepare_shards(shards_dir: Path, run_settings: dict) -> set[str]:
 
 
 class _ShardWriter:
-    """Buffers rows and writes them as a new atomic shard every `shard_size` images."""
+    """Buffers rows and writes them as a new atomic shard every `shard_size` images.
 
-    def __init__(self, shards_dir: Path, shard_size: int) -> None:
+    After its first shard it checks that the disk can hold the rest: the shards of the
+    `pending_images` still unwritten and the merged artifact of all `total_images`.
+    """
+
+    def __init__(self, shards_dir: Path, shard_size: int, *, pending_images: int, total_images: int) -> None:
         self.shards_dir = shards_dir
         self.shard_size = shard_size
         existing = [int(path.stem.removeprefix("shard-")) for path in shards_dir.glob(SHARD_PATTERN)]
         self.next_index = max(existing, default=-1) + 1
         self.rows: list[dict] = []
         self.images = 0
+        self.unwritten = pending_images
+        self.total_images = total_images
+        self.space_checked = False
 
     def add(self, rows: list[dict]) -> None:
         """Add one image's rows; flush when the shard is full."""
@@ -113,6 +125,12 @@ class _ShardWriter:
         path = self.shards_dir / f"shard-{self.next_index:05d}.parquet"
         write_boxes_table(rows_to_table(self.rows), path, rules=None, detector=None)
         self.next_index += 1
+        self.unwritten -= self.images
+        if not self.space_checked and self.unwritten > 0:
+            per_image = path.stat().st_size / self.images
+            ensure_free_space(self.shards_dir, int(per_image * (self.unwritten + self.total_images)),
+                              what=f"the box shards of {self.unwritten} more images and the merged artifact")
+        self.space_checked = True
         self.rows, self.images = [], 0
 
 
@@ -186,7 +204,7 @@ def extract_boxes(
     }
     done = _prepare_shards(shards_dir, run_settings)
     pending = test[~test["image_id"].isin(done)]
-    writer = _ShardWriter(shards_dir, shard_size)
+    writer = _ShardWriter(shards_dir, shard_size, pending_images=len(pending), total_images=len(test))
     with tqdm(total=len(test), initial=len(test) - len(pending), unit="img", desc="boxes") as progress:
 
         def emit(rows: list[dict]) -> None:

@@ -8,17 +8,27 @@ Conventions (shared by indexing, the torch dataset and prediction):
 - Masks come back as boolean arrays: any non-zero pixel is anomalous. This covers
   0/255 masks (MVTec AD), small class ids (VisA), 16-bit and RGB(A) masks; for a
   palette mask the palette index is the value.
-- EXIF orientation is ignored for images and masks alike, so the two stay aligned.
-- Any unreadable, truncated or missing file raises `FiloError` naming the path.
+- EXIF orientation is applied to images and masks alike (a phone photo comes back upright,
+  as every viewer shows it, and `read_size` reports the upright size), so a mask drawn on the
+  upright photo lines up with it.
+- Images larger than `max_image_pixels()` (default 100 megapixels, e.g. 10000x10000; set
+  `FILO_MAX_IMAGE_PIXELS` to change it) are refused from their header, before any pixel is
+  decoded, so a "decompression bomb" cannot exhaust memory. filo's limit replaces PIL's own
+  check (`PIL.Image.MAX_IMAGE_PIXELS`) for the files it reads, so one limit decides.
+- Any unreadable, truncated, oversized or missing file raises `FiloError` naming the path.
+
+Every consumer (indexing, training, evaluation, Grounding DINO boxes, prediction) reads
+pixels through `load_rgb` / `load_mask` and sizes through `read_size`.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from filo.errors import FiloError
 
@@ -27,21 +37,78 @@ _CONVERT_THROUGH_RGBA = {"P", "PA", "LA", "La", "RGBa"}
 _TAIL_BYTES = 4096
 _JPEG_END_OF_IMAGE = b"\xff\xd9"
 _PNG_END_CHUNK = b"IEND"
+_EXIF_ORIENTATION = 0x0112
+_TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
+MAX_IMAGE_PIXELS_ENV = "FILO_MAX_IMAGE_PIXELS"
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
+_PIL_LIMIT_LOCK = threading.Lock()
 
 
-def _open_decoded(path: str | os.PathLike) -> Image.Image:
-    """Open and fully decode an image file, turning every read failure into a FiloError."""
+def max_image_pixels() -> int:
+    """The largest image (width x height) filo decodes: `$FILO_MAX_IMAGE_PIXELS`, else 100 megapixels."""
+    raw = os.environ.get(MAX_IMAGE_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_IMAGE_PIXELS
     try:
-        image = Image.open(path)
-        image.load()
+        limit = int(raw.replace("_", ""))
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise FiloError(f"{MAX_IMAGE_PIXELS_ENV}={raw!r} is not a positive whole number of pixels, e.g. 200000000")
+    return limit
+
+
+def _open_header(path: str | os.PathLike) -> Image.Image:
+    """Open an image file lazily (header only) and refuse it when it is larger than `max_image_pixels()`.
+
+    PIL's own decompression-bomb check is switched off while the header is parsed (under a
+    lock, then restored), so that filo's limit, checked right after, is the one that decides.
+    """
+    limit = max_image_pixels()
+    try:
+        with _PIL_LIMIT_LOCK:
+            pil_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                image = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = pil_limit
     except FileNotFoundError as error:
         raise FiloError(f"image file not found: {path}") from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise FiloError(f"cannot read the image header of {path} ({error}); the file is corrupt") from error
+    width, height = image.size
+    if width * height > limit:
+        image.close()
+        raise FiloError(
+            f"image {path} is {width}x{height} = {width * height / 1e6:.1f} megapixels, more than the limit of "
+            f"{limit / 1e6:g} megapixels; shrink it, or raise the limit with {MAX_IMAGE_PIXELS_ENV}=<pixels>"
+        )
+    return image
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation tag (1 = upright) of an opened image."""
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+    except (OSError, SyntaxError, ValueError, TypeError):
+        return 1
+
+
+def _open_decoded(path: str | os.PathLike) -> Image.Image:
+    """Open, size-check and fully decode an image file, upright per its EXIF orientation.
+
+    Every read failure becomes a FiloError naming the path.
+    """
+    image = _open_header(path)
+    try:
+        image.load()
+        upright = ImageOps.exif_transpose(image) if _orientation(image) != 1 else image
+    except (OSError, SyntaxError, ValueError) as error:
         raise FiloError(
             f"cannot decode image {path} ({error}); the file is corrupt or truncated: "
             "re-download or re-export it"
         ) from error
-    return image
+    return upright
 
 
 def _sixteen_bit_to_8_bit(image: Image.Image) -> Image.Image:
@@ -73,14 +140,10 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) of an image file, read from its header without decoding the pixels."""
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except FileNotFoundError as error:
-        raise FiloError(f"image file not found: {path}") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise FiloError(f"cannot read the image header of {path} ({error}); the file is corrupt") from error
+    """(width, height) of an image file as `load_rgb` returns it (upright), read from its header only."""
+    with _open_header(path) as image:
+        width, height = image.size
+        return (height, width) if _orientation(image) in _TRANSPOSING_ORIENTATIONS else (width, height)
 
 
 def find_decode_problem(path: str | os.PathLike, *, full_decode: bool = False) -> str | None:

@@ -166,8 +166,17 @@ def read_manifest_metadata(path: str | os.PathLike) -> ManifestMetadata:
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
-    """Read and validate a manifest; the metadata is also placed in `frame.attrs` (root, has_masks)."""
+    """Read and validate a manifest; the metadata is also placed in `frame.attrs` (root, has_masks).
+
+    Every consumer (describe, boxes, train, evaluate) reads manifests here, so an empty
+    manifest is refused at each of them, naming the stage that produces manifests.
+    """
     metadata = read_manifest_metadata(path)
     frame = validate_manifest_frame(pd.read_parquet(path), str(path))
+    if frame.empty:
+        raise FiloError(
+            f"manifest {path} is empty (0 images); manifests are produced by the `filo data index` stage, "
+            f"which never writes an empty one: re-run `filo data index` on the dataset root {metadata.root}"
+        )
     frame.attrs.update(root=metadata.root, has_masks=metadata.has_masks)
     return frame

@@ -83,11 +83,18 @@ def load_descriptions(path: str | os.PathLike) -> dict[str, CategoryDescriptions
     categories = document["categories"]
     if not isinstance(categories, dict):
         raise FiloError(f"descriptions file {path}: 'categories' must be an object keyed by category name")
+    if not categories:
+        raise FiloError(
+            f"descriptions file {path} describes no category; it is produced by the `filo describe` stage: "
+            "re-run `filo describe` on a non-empty manifest"
+        )
     return {name: _parse_entry(raw, f"{path} category {name!r}") for name, raw in categories.items()}
 
 
 def write_descriptions(path: str | os.PathLike, table: Mapping[str, CategoryDescriptions]) -> None:
     """Validate `table` and write it atomically as a descriptions artifact (categories in sorted order)."""
+    if not table:
+        raise FiloError(f"refusing to write {path} without any category: descriptions need at least one category")
     for name, entry in table.items():
         validate_category_descriptions(entry, f"category {name!r}")
     document = {

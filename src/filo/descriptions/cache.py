@@ -2,19 +2,24 @@
 
 An entry lives at `<root>/<key[:2]>/<key>.json`; the key is the SHA-256 of everything that
 determines the LLM's answer (model, endpoint kind, prompt template, category, generation
-parameters) and never of secrets. Entries are written atomically, so concurrent writers of one
-key cannot corrupt it (the last complete write wins) and readers need neither network nor key.
+parameters) and never of secrets. Entries are written atomically, so readers never see a
+half-written entry and need neither network nor key. Concurrent `filo describe` processes
+serialize on a per-key lock file (`<root>/locks/<key>.lock`, `lock`): the first asks the LLM
+and stores the answer, the others wait and then read that entry, so one key costs one LLM call
+and every writer's artifact agrees with the cache.
 Replies that failed validation are kept under `<root>/rejected/` for inspection, never as entries.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from filo.io import atomic_write_text
@@ -75,6 +80,18 @@ class DescriptionCache:
         path = self.entry_path(key)
         atomic_write_text(path, json.dumps(entry, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
         return path
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the exclusive lock of `key` (across processes) for the duration of the block."""
+        path = self.root / "locks" / f"{key}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def save_rejected(self, key: str, category: str, attempt: int, raw_text: str) -> Path:
         """Keep a reply that failed validation for inspection; returns where it was written."""

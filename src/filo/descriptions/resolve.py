@@ -65,7 +65,9 @@ class _SourceLookup:
         llm: LLMSettings | None,
         cache_dir: Path,
         user_file: str | os.PathLike | None,
+        reuse_cached: bool,
     ) -> None:
+        self.reuse_cached = reuse_cached  # take an entry a concurrent process stored while we waited
         self.user = _user_table(user_file, categories)
         self.defaults = load_shipped_defaults()
         self.cache = DescriptionCache(cache_dir)
@@ -90,11 +92,23 @@ class _SourceLookup:
         if source == "cache":
             descriptions = self.cache.get(key)
         else:
+            descriptions = self._generate(key, fields, category)
+        return CategoryDescriptions(descriptions, llm_source(self.llm.model), key) if descriptions else None
+
+
+    def _generate(self, key: str, fields: dict[str, object], category: str) -> tuple[str, ...]:
+        """Ask the LLM under the key's lock and cache the answer; with `reuse_cached`, a concurrent
+        writer's fresh entry is taken instead of a second call."""
+        with self.cache.lock(key):
+            cached = self.cache.get(key) if self.reuse_cached else None
+            if cached is not None:
+                logger.info("category %s: another process described it while we waited; using its answer", category)
+                return cached
             descriptions = self.generator.generate(
                 category, lambda attempt, text: self.cache.save_rejected(key, category, attempt, text)
             )
             self.cache.put(key, fields, descriptions)
-        return CategoryDescriptions(descriptions, llm_source(self.llm.model), key) if descriptions else None
+        return descriptions
 
 
 def resolve_descriptions(
@@ -113,7 +127,8 @@ def resolve_descriptions(
 
     order = validate_source_order(source_order)
     categories = sorted(set(categories))
-    lookup = _SourceLookup(categories, llm, Path(cache_dir), user_file)
+    reuse_cached = "cache" in order and "llm" in order and order.index("cache") < order.index("llm")
+    lookup = _SourceLookup(categories, llm, Path(cache_dir), user_file, reuse_cached)
     resolved: dict[str, CategoryDescriptions] = {}
     for category in tqdm(
         categories, desc="describing categories", unit="category", disable=len(categories) < 2

@@ -11,7 +11,6 @@ from typing import ClassVar
 from filo.descriptions.artifact import CategoryDescriptions, write_descriptions
 from filo.descriptions.llm import LLMSettings
 from filo.descriptions.resolve import DEFAULT_CACHE_DIR, DEFAULT_SOURCE_ORDER, resolve_descriptions
-from filo.errors import FiloError
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +38,6 @@ def describe_manifest(
     from filo.data.manifest import read_manifest
 
     categories = read_manifest(manifest)["category"].unique().tolist()
-    if not categories:
-        raise FiloError(f"manifest {manifest} holds no images; re-run `filo data index` on a non-empty dataset")
     table = resolve_descriptions(categories, source_order=settings.sources, llm=settings.llm,
                                  cache_dir=settings.cache_dir, user_file=settings.user_file)
     write_descriptions(out, table)

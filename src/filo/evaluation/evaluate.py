@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from filo.device import resolve_device
 from filo.evaluation.aggregate import EvaluationMetrics, compute_evaluation_metrics
 from filo.evaluation.mlflow_log import log_run_inputs, log_run_outputs
-from filo.evaluation.outputs import write_evaluation_outputs
+from filo.evaluation.outputs import OUTPUT_FILES, write_evaluation_outputs
 from filo.evaluation.settings import EvaluationSettings
 from filo.evaluation.verdict import Verdict, check_rule_applicable, choose_verdict
 from filo.evaluation.zero_shot import check_zero_shot
@@ -159,7 +159,7 @@ def finish_evaluation(
                                              pro_fpr_limit=settings.pro_fpr_limit, bins=settings.bins)
         verdict = choose_verdict(scored.table["label"].to_numpy(), scored.table["score"].to_numpy(),
                                  rule=settings.threshold_rule, target_fpr=settings.target_fpr)
-        with atomic_path(out_dir) as directory:
+        with atomic_path(out_dir, owned=OUTPUT_FILES) as directory:
             directory.mkdir()
             write_evaluation_outputs(directory, scored, manifest, metrics, verdict, run_info=run_info,
                                      boxes=boxes, gallery_size=settings.gallery_size)

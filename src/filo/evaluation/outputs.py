@@ -45,6 +45,16 @@ SCORES_FILE = "scores.parquet"
 TABLE_CSV_FILE = "metrics_table.csv"
 TABLE_MARKDOWN_FILE = "metrics_table.md"
 PLOTS_DIR = "plots"
+OUTPUT_FILES = frozenset({
+    METRICS_FILE, METRICS_DETAIL_FILE, VERDICT_FILE, SCORES_FILE, TABLE_CSV_FILE, TABLE_MARKDOWN_FILE,
+    *(f"{PLOTS_DIR}/{name}" for name in ("roc.csv", "pr.csv", "roc.png", "pr.png", "score_histograms.png",
+                                         "gallery.png")),
+})
+"""Every file `write_evaluation_outputs` may write; other files found in an output folder are not filo's and are kept.
+
+(`plots/gallery.png` only when the gallery is on.) The pipeline's DAG tracks them one by one."""
+METRICS_PLOTS = {f"{PLOTS_DIR}/roc.csv": ("fpr", "tpr"), f"{PLOTS_DIR}/pr.csv": ("recall", "precision")}
+"""The curve tables `dvc plots` draws: file -> (x column, y column)."""
 
 
 def scores_frame(scored: ScoredImages, manifest: pd.DataFrame, verdict: Verdict) -> pd.DataFrame:

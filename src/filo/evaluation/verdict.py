@@ -105,6 +105,11 @@ def check_rule_applicable(rule: str, labels: np.ndarray, target_fpr: float | Non
     if rule not in THRESHOLD_RULES:
         raise FiloError(f"unknown threshold rule {rule!r}; choose one of {THRESHOLD_RULES}")
     labels = np.asarray(labels)
+    if not labels.size:
+        raise FiloError(
+            "the evaluation set has no test images, so no threshold rule can choose a verdict; evaluate on a "
+            "manifest whose test split holds images (`filo data index` writes it)"
+        )
     if rule == "f1" and not (labels == 1).any():
         raise FiloError(
             "threshold rule 'f1' needs anomalous images, but the evaluation set has none; "

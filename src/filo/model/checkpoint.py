@@ -1,13 +1,15 @@
 """FiLo checkpoint files: trainable weights + config, and the authors' released format.
 
-A filo checkpoint is `{"format": "filo", "version": 1, "config": {...}, "state_dict": {...}}`
-holding only the trainable weights; the frozen CLIP is referenced by the config
-(name + pretrained tag/path), never copied. Files are read with `weights_only=True`.
+A filo checkpoint is `{"format": "filo", "version": 2, "config": {...}, "state_dict": {...},
+"content_sha256": "..."}` holding only the trainable weights; the frozen CLIP is referenced by
+the config (name + pretrained tag/path), never copied. Files are read with `weights_only=True`.
+The content hash (`filo.integrity`) is written at save and verified at every load, so a
+corrupted file is refused; version-1 files (before the hash) still load, with a warning.
 
 The authors release `{"filo": state_dict}` of their module (keys `decoder_cov.*`,
 `decoder_linear.*`, `normal_prompt_learner.*`, `abnormal_prompt_learner.*`,
 `adapter.*`, plus frozen CLIP weights that are ignored); `authors_to_filo_state_dict`
-maps their names onto ours.
+maps their names onto ours. They carry no hash and are recognized by that known format.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import torch
 
 from filo.errors import FiloError
+from filo.integrity import seal, verify
 from filo.io import atomic_write_bytes
 from filo.model.config import FiLoConfig
 from filo.model.filo import FiLo
@@ -28,7 +31,9 @@ from filo.model.filo import FiLo
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "filo"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+UNHASHED_CHECKPOINT_VERSION = 1
+"""Checkpoints written before content hashes: still read, with a warning that they cannot be verified."""
 
 _AUTHORS_MMCI_BRANCHES = {
     "fc_11": "conv1x1",
@@ -49,19 +54,22 @@ _AUTHORS_RULES: list[tuple[re.Pattern[str], str]] = [
 
 def save_checkpoint(model: FiLo, path: str | os.PathLike) -> None:
     """Write the model's trainable weights and config to `path` atomically."""
-    payload = {
+    payload = seal({
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.trainable_state_dict().items()},
-    }
+    })
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_payload(path: Path) -> dict:
-    """The raw dict stored in a checkpoint file (validated to be a readable torch dict)."""
+    """The dict stored in a checkpoint file: a readable torch dict, its content hash checked (filo format).
+
+    Raises FiloError when a filo checkpoint's contents do not match its hash.
+    """
     if not path.is_file():
         raise FiloError(f"checkpoint {path} does not exist")
     try:
@@ -73,7 +81,17 @@ def read_payload(path: Path) -> dict:
         ) from error
     if not isinstance(payload, dict):
         raise FiloError(f"checkpoint {path} holds a {type(payload).__name__}, expected a dict")
-    return payload
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        return payload
+    if payload.get("version") == UNHASHED_CHECKPOINT_VERSION:
+        logger.warning("checkpoint %s was written before content hashes (version 1) and cannot be verified; "
+                       "re-save it with this filo (load_checkpoint + save_checkpoint) to add one", path)
+        return payload
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise FiloError(f"checkpoint {path} has version {payload.get('version')}; this filo reads "
+                        f"{UNHASHED_CHECKPOINT_VERSION} and {CHECKPOINT_VERSION}")
+    return verify(payload, path, what="checkpoint",
+                  hint="it was changed or damaged after it was written: restore it from DVC/MLflow or re-train")
 
 
 def load_checkpoint(
@@ -90,8 +108,6 @@ def load_checkpoint(
     path = Path(path)
     payload = read_payload(path)
     if payload.get("format") == CHECKPOINT_FORMAT:
-        if payload.get("version") != CHECKPOINT_VERSION:
-            raise FiloError(f"checkpoint {path} has version {payload.get('version')}; this filo reads {CHECKPOINT_VERSION}")
         saved_config = FiLoConfig.from_dict(payload["config"])
         if config is not None and config != saved_config:
             raise FiloError(f"checkpoint {path} was saved with a different config than the one passed")

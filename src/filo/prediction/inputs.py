@@ -13,17 +13,16 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def collect_images(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """The image files to predict: each file as given, each folder searched recursively.
+    """The image files to predict: each folder searched recursively, every other path kept as given.
 
-    Folder contents are sorted and filtered by `IMAGE_SUFFIXES` (hidden files skipped).
-    Raises FiloError for a path that does not exist or a folder without images.
+    Folder contents are sorted and filtered by `IMAGE_SUFFIXES` (hidden files skipped). A path
+    that does not exist is kept, so that the predictor reports it as a per-image error and
+    still scores the other inputs. Raises FiloError for a folder without images, or no paths.
     """
     images: list[Path] = []
     for given in paths:
         path = Path(given)
-        if path.is_file():
-            images.append(path)
-        elif path.is_dir():
+        if path.is_dir():
             found = sorted(
                 candidate
                 for candidate in path.rglob("*")
@@ -37,7 +36,7 @@ def collect_images(paths: Iterable[str | os.PathLike]) -> list[Path]:
                 )
             images.extend(found)
         else:
-            raise FiloError(f"{path} does not exist; give image files or folders of images")
+            images.append(path)
     if not images:
         raise FiloError("no images given; pass at least one image file or folder")
     return images

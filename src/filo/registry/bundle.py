@@ -13,10 +13,15 @@ A direction is named ``<train dataset>_to_<target dataset>`` (e.g.
 ``config.provenance.train_dataset`` (written by `filo train`), the target from
 ``metrics.json["dataset"]``. ``bundle.json``::
 
-    {"schema_version": 1, "default_direction": "<name>",
+    {"schema_version": 2, "default_direction": "<name>",
      "directions": {"<name>": {"train_dataset": .., "target_dataset": .., "threshold": ..,
                                "calibration": {"rule": .., "target_fpr": .., "n_good": ..},
-                               "trained_categories": [..], "files": {"checkpoint": .., ...}}}}
+                               "trained_categories": [..], "files": {"checkpoint": .., ...},
+                               "sha256": {"checkpoint": "<hex>", ...}}}}
+
+Every file's SHA-256 is written into the index and checked whenever the bundle is opened,
+so a damaged or edited file is refused (the checkpoint also carries its own content hash).
+Schema-1 bundles (before the hashes) still open, with a warning that they cannot be verified.
 
 ``calibration`` (how the threshold was chosen, from verdict.json) is written for readers of
 the index; loading takes it from the direction's verdict.json.
@@ -28,6 +33,7 @@ several qualify) is the MVTec-trained one when present.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -38,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from filo.descriptions import load_descriptions
 from filo.errors import FiloError
 from filo.evaluation.verdict import Calibration, read_verdict
-from filo.io import atomic_path, atomic_write_text, read_json_document
+from filo.io import atomic_path, atomic_write_text, read_json_document, sha256_file
 from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import CandidateModel, default_candidate
 from filo.prediction.predictor import Predictor
@@ -46,8 +52,11 @@ from filo.prediction.predictor import Predictor
 if TYPE_CHECKING:
     from filo.boxes.source import BoxSource
 
+logger = logging.getLogger(__name__)
+
 BUNDLE_FILE = "bundle.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+UNHASHED_SCHEMA_VERSION = 1
 FILE_NAMES = {
     "checkpoint": "model.pt",
     "metrics": "metrics.json",
@@ -186,7 +195,8 @@ class Bundle:
         return Predictor(candidates, lookup, default=default, boxes=boxes, device=device)
 
 
-def _index_document(directions: Sequence[Direction], default: str) -> dict[str, Any]:
+def _index_document(directions: Sequence[Direction], default: str, folder: Path) -> dict[str, Any]:
+    """The bundle.json document of `directions` copied into `folder` (with each copied file's SHA-256)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "default_direction": default,
@@ -198,6 +208,8 @@ def _index_document(directions: Sequence[Direction], default: str) -> dict[str, 
                 "calibration": direction.calibration.as_dict(),
                 "trained_categories": list(direction.trained_categories),
                 "files": {role: f"{direction.name}/{file_name}" for role, file_name in FILE_NAMES.items()},
+                "sha256": {role: sha256_file(folder / direction.name / file_name)
+                           for role, file_name in FILE_NAMES.items()},
             }
             for direction in directions
         },
@@ -218,8 +230,18 @@ def write_bundle(directions: Sequence[Direction], out_dir: str | os.PathLike) ->
             (folder / direction.name).mkdir()
             for role, source in direction.files.as_dict().items():
                 shutil.copyfile(source, folder / direction.name / FILE_NAMES[role])
-        atomic_write_text(folder / BUNDLE_FILE, json.dumps(_index_document(directions, default), indent=2) + "\n")
+        atomic_write_text(folder / BUNDLE_FILE, json.dumps(_index_document(directions, default, folder), indent=2) + "\n")
     return read_bundle(out_dir)
+
+
+def _check_hashes(files: DirectionFiles, expected: Mapping[str, str], index_path: Path) -> None:
+    """FiloError naming every file of a direction whose SHA-256 differs from the one in the index."""
+    changed = [str(path) for role, path in files.as_dict().items() if sha256_file(path) != expected[role]]
+    if changed:
+        raise FiloError(
+            f"model bundle files {changed} do not match the SHA-256 recorded in {index_path} when the bundle "
+            "was written: they were changed or damaged; download the registered model again or re-register it"
+        )
 
 
 def read_bundle(root: str | os.PathLike) -> Bundle:
@@ -230,8 +252,11 @@ def read_bundle(root: str | os.PathLike) -> Bundle:
         index = json.loads(index_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise FiloError(f"{root} is not a filo model bundle: cannot read {index_path} ({error})") from error
-    if index.get("schema_version") != SCHEMA_VERSION or not isinstance(index.get("directions"), dict):
+    version = index.get("schema_version")
+    if version not in (UNHASHED_SCHEMA_VERSION, SCHEMA_VERSION) or not isinstance(index.get("directions"), dict):
         raise FiloError(f"{index_path} is not a schema-version-{SCHEMA_VERSION} bundle index")
+    if version == UNHASHED_SCHEMA_VERSION:
+        logger.warning("bundle %s was written before file hashes (schema 1); its files cannot be verified", root)
     directions = {}
     for name, entry in index["directions"].items():
         try:
@@ -239,6 +264,8 @@ def read_bundle(root: str | os.PathLike) -> Bundle:
             missing = [str(path) for path in files.as_dict().values() if not path.is_file()]
             if missing:
                 raise FiloError(f"bundle {root} is incomplete: missing {missing}")
+            if version == SCHEMA_VERSION:
+                _check_hashes(files, entry["sha256"], index_path)
             directions[name] = Direction(
                 name=name,
                 train_dataset=entry["train_dataset"],

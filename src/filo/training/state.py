@@ -5,7 +5,8 @@ global RNG state, the phase and the number of its epochs completed, the per-epoc
 history, the MLflow run id, and the run's fingerprint (result-affecting parameters,
 model config and input hashes). It lives next to the final checkpoint
 (`models/NAME.pt` → `models/NAME.pt.train/last.pt`) and is replaced atomically after
-every epoch, so a crash leaves the previous epoch's state intact.
+every epoch, so a crash leaves the previous epoch's state intact. A content hash
+(`filo.integrity`) is written with it and checked on resume, so a damaged state is refused.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 import torch
 
 from filo.errors import FiloError
+from filo.integrity import seal, verify
 from filo.io import atomic_write_bytes
 
 STATE_FORMAT = "filo-train-state"
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def training_state_path(out: str | os.PathLike) -> Path:
@@ -55,7 +57,7 @@ class TrainingState:
 
 def save_training_state(state: TrainingState, path: str | os.PathLike) -> None:
     """Write `state` to `path` atomically (tensors moved to the CPU)."""
-    payload = {
+    payload = seal({
         "format": STATE_FORMAT,
         "version": STATE_VERSION,
         "fingerprint": state.fingerprint,
@@ -66,10 +68,20 @@ def save_training_state(state: TrainingState, path: str | os.PathLike) -> None:
         "rng": state.rng,
         "history": state.history,
         "mlflow_run_id": state.mlflow_run_id,
-    }
+    })
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def training_disk_estimate(trainable: dict[str, torch.Tensor]) -> int:
+    """Bytes a training run with these trainable weights needs on disk at most: two state files and a checkpoint.
+
+    A state file holds the weights and AdamW's two moments of each (3x their bytes); while it
+    is replaced the old and the new one coexist; then the checkpoint (1x) is written.
+    """
+    weights = sum(tensor.numel() * tensor.element_size() for tensor in trainable.values())
+    return 2 * 3 * weights + weights
 
 
 def load_training_state(path: str | os.PathLike, fingerprint: dict[str, Any]) -> TrainingState:
@@ -91,6 +103,8 @@ def load_training_state(path: str | os.PathLike, fingerprint: dict[str, Any]) ->
     if payload.get("version") != STATE_VERSION:
         raise FiloError(f"training state {path} has version {payload.get('version')}, this filo reads "
                         f"{STATE_VERSION}; delete {path.parent} to train from scratch")
+    payload = verify(payload, path, what="training state",
+                     hint=f"delete {path.parent} to train from scratch (or resume from a good copy)")
     differences = describe_differences(payload["fingerprint"], fingerprint)
     if differences:
         raise FiloError(

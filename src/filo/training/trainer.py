@@ -26,7 +26,7 @@ import torch
 from filo.data.torch_dataset import AnomalyDataset
 from filo.device import resolve_device
 from filo.errors import FiloError
-from filo.io import sha256_file
+from filo.io import ensure_free_space, sha256_file
 from filo.model.checkpoint import load_checkpoint, load_trainable_weights, read_payload, save_checkpoint
 from filo.model.config import FiLoConfig, TrainingProvenance, preset_config
 from filo.model.filo import FiLo
@@ -41,7 +41,13 @@ from filo.training.loop import EpochSettings, run_epoch
 from filo.training.params import TrainParams
 from filo.training.phases import Phase, make_optimizer, train_only, trained_parameters, training_phases
 from filo.training.recorder import TrainingRecorder
-from filo.training.state import TrainingState, load_training_state, save_training_state, training_state_path
+from filo.training.state import (
+    TrainingState,
+    load_training_state,
+    save_training_state,
+    training_disk_estimate,
+    training_state_path,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +175,9 @@ def train(
     settings = EpochSettings(device=device, batch_size=params.batch_size, seed=params.seed, amp=params.amp,
                              num_workers=params.num_workers, progress=params.progress)
     history = list(state.history) if state is not None else []
+    existing_state = state_path.stat().st_size if state_path.is_file() else 0
+    ensure_free_space(out.parent, training_disk_estimate(model.trainable_state_dict()) - existing_state,
+                      what="the training state and the checkpoint")
     recorder = TrainingRecorder(params.mlflow)
     tags = {"train_dataset": inputs.dataset, "manifest_sha256": inputs.manifest_sha256,
             "descriptions_sha256": inputs.descriptions_sha256}
