@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
         pro_fpr_limit=args.pro_fpr_limit,
         bins=args.bins,
         box_lambda=args.box_lambda,
+        amp=args.amp,
         experiment=None if args.no_mlflow else args.experiment,
     )
     result = evaluate(args.model, args.manifest, args.descriptions, args.out_dir, boxes_path=args.boxes,
@@ -79,6 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bins", type=int, help="quantise pixel scores into BINS bins (approximate); default exact")
     parser.add_argument("--box-lambda", type=float,
                         help="factor for map pixels outside the kept boxes (default: the checkpoint's, 0.7)")
+    parser.add_argument("--amp", action="store_true",
+                        help="bf16 autocast on CUDA (faster; maps differ slightly, see benchmarks/README.md)")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment (default: %(default)s)")
     parser.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     parser.set_defaults(func=run)

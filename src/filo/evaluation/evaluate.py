@@ -59,8 +59,9 @@ class EvaluationSettings:
     false-positive rate on normal images at most `target_fpr`. `gallery_size` best and worst
     images go into the gallery (0: none). `bins` quantises pixel scores (None: exact).
     `box_lambda` replaces the checkpoint's λ for pixels outside the kept boxes (None keeps it);
-    it acts only at inference, so changing it needs no retraining. `experiment=None` turns
-    MLflow logging off.
+    it acts only at inference, so changing it needs no retraining. `amp` runs the forward
+    under bf16 autocast on CUDA (ignored on the CPU); off by default because bf16 moves the
+    maps (see benchmarks/README.md, "Precision"). `experiment=None` turns MLflow logging off.
     """
 
     box_rule: str = "authors"
@@ -74,6 +75,7 @@ class EvaluationSettings:
     pro_fpr_limit: float = 0.3
     bins: int | None = None
     box_lambda: float | None = None
+    amp: bool = False
     experiment: str | None = DEFAULT_EXPERIMENT
 
     def __post_init__(self) -> None:
@@ -209,12 +211,15 @@ def evaluate(
     has masks.
     """
     from filo.evaluation.scoring import score_manifest
+    from filo.model.precision import cuda_precision
 
     settings = settings or EvaluationSettings()
     paths = input_paths(model_path, manifest_path, descriptions_path, boxes_path)
     inputs = _load_inputs(paths, settings)
+    device = resolve_device(settings.device)
     scored = score_manifest(inputs.model, inputs.manifest, inputs.descriptions, boxes=inputs.boxes,
                             box_rule=settings.box_rule, batch_size=settings.batch_size,
-                            num_workers=settings.num_workers, device=resolve_device(settings.device))
+                            num_workers=settings.num_workers, device=device,
+                            precision=cuda_precision(device, settings.amp))
     return finish_evaluation(scored, inputs.manifest, out_dir, config=inputs.model.config, paths=paths,
                              boxes=inputs.boxes, settings=settings)

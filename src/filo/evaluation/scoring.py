@@ -20,6 +20,7 @@ from filo.data.torch_dataset import AnomalyDataset, category_batches
 from filo.descriptions import CategoryDescriptions
 from filo.errors import FiloError
 from filo.model.filo import FiLo
+from filo.model.precision import autocast
 
 
 @dataclass
@@ -62,10 +63,13 @@ def score_manifest(
     batch_size: int = 8,
     num_workers: int = 0,
     device: str | torch.device = "cpu",
+    precision: str = "fp32",
 ) -> ScoredImages:
     """Run `model` over the manifest's test split, one category per batch.
 
     Without `boxes`, every image averages all positions and no pixel is suppressed.
+    `precision` "bf16" runs the forward under bf16 autocast (see filo.model.precision);
+    the outputs do not depend on `batch_size`.
     """
     model = model.to(device).eval()
     dataset = AnomalyDataset(manifest, model.config.image_size, split="test", resize_mode=model.config.resize_mode)
@@ -86,7 +90,8 @@ def score_manifest(
     for batch_rows, batch in tqdm(zip(batches, loader), total=len(batches), desc="scoring", unit="batch"):
         category = batch["category"][0]
         positions, keep = _box_inputs(list(batch["image_id"]), boxes, size, box_rule)
-        prediction = model.predict(batch["image"].to(device), category, positions=positions, keep_masks=keep)
+        with autocast(device, precision):
+            prediction = model.predict(batch["image"].to(device), category, positions=positions, keep_masks=keep)
         maps[batch_rows] = prediction.anomaly_map.float().cpu().numpy()
         masks[batch_rows] = batch["mask"][:, 0].numpy() > 0.5
         for slot, row in enumerate(batch_rows):

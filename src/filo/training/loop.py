@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ from tqdm import tqdm
 from filo.data.torch_dataset import AnomalyDataset, category_batches
 from filo.errors import FiloError
 from filo.model.filo import FiLo
+from filo.model.precision import autocast, cuda_precision
 from filo.training.phases import LossFunction
 
 
@@ -25,13 +25,6 @@ class EpochSettings:
     amp: bool = True
     num_workers: int = 0
     progress: bool = True
-
-
-def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when enabled; nothing on the CPU."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def run_epoch(
@@ -63,7 +56,7 @@ def run_epoch(
     total = 0.0
     bar = tqdm(loader, total=len(batches), desc=label, unit="batch", disable=not settings.progress, leave=False)
     for step, batch in enumerate(bar, start=1):
-        with _autocast(settings.device, settings.amp):
+        with autocast(settings.device, cuda_precision(settings.device, settings.amp)):
             loss = loss_function(model, batch, settings.device)
         value = float(loss.detach())
         if not math.isfinite(value):
