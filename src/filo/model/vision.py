@@ -41,7 +41,7 @@ class VisionFeatures:
     qkv_tokens: list[torch.Tensor]
     """Per QKV tap: [B, N, width] patch tokens (CLS dropped), before ln_post/proj."""
     vv_tokens: list[torch.Tensor]
-    """Per VV tap: [B, N, width] patch tokens (CLS dropped)."""
+    """Per VV tap: [B, N, width] patch tokens (CLS dropped); taps of the same state are the same object."""
     grid: tuple[int, int]
     """Patch grid (rows, cols); N = rows * cols."""
 
@@ -133,7 +133,9 @@ class VisionFeatureExtractor(nn.Module):
         pooled, _ = visual._pool(states.outputs[self.depth])
         global_feature = pooled @ visual.proj if visual.proj is not None else pooled
         qkv = [self._qkv_tap(layer, states)[:, 1:] for layer in self.qkv_layers]
-        vv = [self._vv_tap(layer, states)[:, 1:] for layer in self.vv_layers]
+        patch_tokens: dict[int, torch.Tensor] = {}  # one view per state: shared taps stay one object
+        vv = [patch_tokens.setdefault(id(state), state[:, 1:])
+              for state in (self._vv_tap(layer, states) for layer in self.vv_layers)]
         return VisionFeatures(global_feature, qkv, vv, tuple(visual.grid_size))
 
     def _run_blocks(self, x: torch.Tensor) -> _BlockStates:
