@@ -178,7 +178,8 @@ def _check_dataset(context: _Context, name: str) -> None:
         if found == sha256:
             context.add(check, True, f"extracted at {dataset_dir}")
         else:
-            context.add(check, False, f"{dataset_dir} exists but holds {'another archive' if found else 'data filo did not extract'}",
+            holds = "another archive" if found else "data filo did not extract"
+            context.add(check, False, f"{dataset_dir} exists but holds {holds}",
                         fix=f"move or delete {dataset_dir}; filo extracts the verified archive there itself")
         return
     context.bytes_needed += int(source.extracted_gib * GIB)
@@ -237,7 +238,7 @@ def _check_detector(context: _Context) -> None:
     if report.missing or report.mismatched:
         context.add("Grounding DINO checkpoint", False,
                     f"{checkpoint} leaves {len(report.missing)} missing and {len(report.mismatched)} mis-shaped keys "
-                    f"(first: {list((*report.missing, *report.mismatched))[:5]})",
+                    f"(first: {[*report.missing, *report.mismatched][:5]})",
                     fix=f"it does not belong to config {config}; {fix}")
         return
     extra = f"; {len(report.unexpected)} unused keys" if report.unexpected else ""

@@ -129,7 +129,7 @@ def make_rehearsal_inputs(out_dir: str | Path, settings: RehearsalSettings | Non
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's signature
+    def log_message(self, format: str, *args) -> None:
         pass
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
-from http_server import RangeHTTPServer  # noqa: E402
+from http_server import RangeHTTPServer
 
 
 @pytest.fixture
