@@ -50,7 +50,7 @@ SOURCES: dict[str, DatasetSource] = {
         archive_name="VisA_20220922.tar",
         layout="visa",
         homepage="https://github.com/amazon-science/spot-diff",
-        archive_gib=1.9,
+        archive_gib=1.8,
         extracted_gib=1.9,
     ),
 }
