@@ -93,3 +93,11 @@ def test_unknown_weights_tag_lists_the_tags(tiny_weights):
 def test_weights_tag_without_a_local_file_is_refused():
     with pytest.raises(FiloError, match="only applies to a local CLIP checkpoint"):
         create_clip(TINY_CLIP_NAME, None, 64, weights_tag="openai")
+
+
+def test_openai_torchscript_file_is_refused_with_the_conversion(tmp_path, tiny_weights):
+    source = create_clip(TINY_CLIP_NAME, str(tiny_weights), 64, weights_tag="openai").model
+    scripted = tmp_path / "ViT-tiny.pt"
+    torch.jit.save(torch.jit.trace(source.visual, torch.zeros(1, 3, 64, 64)), scripted)
+    with pytest.raises(FiloError, match=r"TorchScript archive .*torch\.jit\.load"):
+        create_clip(TINY_CLIP_NAME, str(scripted), 64, weights_tag="openai")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,8 +159,23 @@ def create_clip(
                       image_size=image_size)
 
 
+def _is_torchscript_archive(path: Path) -> bool:
+    """True for a TorchScript file (e.g. OpenAI's original ViT-L-14-336px.pt), which holds code, not a state dict."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(member.endswith("/constants.pkl") for member in archive.namelist())
+
+
 def _create_from_local_checkpoint(name: str, path: Path, kwargs: dict) -> open_clip.CLIP:
     """Build `name` at the requested size and load a local checkpoint into it, loudly on mismatch."""
+    if _is_torchscript_archive(path):
+        raise FiloError(
+            f"CLIP checkpoint {path} is a TorchScript archive (OpenAI's original file format), which filo does not "
+            f"execute; convert it once to a state dict: python -c \"import torch; m = torch.jit.load('{path}', "
+            f"map_location='cpu'); torch.save({{k: v for k, v in m.state_dict().items() if k not in "
+            f"('input_resolution', 'context_length', 'vocab_size')}}, '{path.with_suffix('.state_dict.pt')}')\""
+        )
     with _expected_random_init():
         model = open_clip.create_model(name, pretrained=None, **kwargs)
     try:
