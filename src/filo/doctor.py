@@ -350,8 +350,9 @@ def _check_gpu_and_cost(context: _Context) -> None:
     settings = context.settings
     gpu = cuda_status()
     if gpu is None:
-        context.add("GPU", False, "no CUDA GPU: training and evaluation run on the CPU",
-                    fix="run on a machine with a CUDA GPU, or pass --allow-cpu to accept the CPU time below",
+        fix = ("accepted (--allow-cpu): expect the CPU time below" if settings.allow_cpu
+               else "run on a machine with a CUDA GPU, or pass --allow-cpu to accept the CPU time below")
+        context.add("GPU", False, "no CUDA GPU: training and evaluation run on the CPU", fix=fix,
                     blocking=not settings.allow_cpu)
     else:
         name, bf16 = gpu
