@@ -28,7 +28,7 @@ def run_download(args: argparse.Namespace) -> int:
     """Download, verify and extract a dataset under --root."""
     from filo.data.download import download_dataset
 
-    dataset_dir = download_dataset(args.name, args.root, url=args.url, sha256=args.sha256)
+    dataset_dir = download_dataset(args.name, args.root, url=args.url, sha256=args.sha256, archive=args.archive)
     print(f"{args.name} dataset ready at {dataset_dir}")
     return 0
 
@@ -84,6 +84,10 @@ def _add_download(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--url", help="download from this URL instead of the official one (same archive)")
     parser.add_argument("--sha256", help="expected SHA-256 of the archive, if not the official one")
+    parser.add_argument(
+        "--archive", type=Path,
+        help="use this already downloaded archive instead of downloading (verified; hard-linked, never changed)",
+    )
     parser.set_defaults(func=run_download)
 
 

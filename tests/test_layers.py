@@ -40,6 +40,8 @@ ALLOWED: dict[str, set[str]] = {
                              "filo.evaluation", "filo.prediction", "filo.model"},
     "filo.app": BASE | {"filo.io", "filo.tracking", "filo.data", "filo.descriptions", "filo.evaluation",
                         "filo.prediction", "filo.registry"},
+    "filo.doctor": BASE | {"filo.io", "filo.settings", "filo.data", "filo.boxes", "filo.model", "filo.training"},
+    "filo.rehearsal": BASE | {"filo.io", "filo.data", "filo.boxes", "filo.model"},
     "filo.stages": None,  # the CLI modules: any package (their reach per stage is checked in test_dag.py)
     "filo.cli": BASE | {"filo.io", "filo.stages", "filo.settings", "filo.tracking"},
     "filo.pipelines": None,  # the DAG and the Prefect flows: they drive everything

@@ -134,7 +134,7 @@ def test_clip_checkpoint_loads_at_another_image_size(tmp_path):
     small = create_clip(TINY_CLIP_NAME, None, 64, seed=5).model
     path = tmp_path / "tiny_clip.pt"
     torch.save(small.state_dict(), path)
-    resized = create_clip(TINY_CLIP_NAME, str(path), 96).model
+    resized = create_clip(TINY_CLIP_NAME, str(path), 96, weights_tag="custom").model
     assert resized.visual.positional_embedding.shape == (1 + 12 * 12, 96)
     torch.testing.assert_close(resized.visual.conv1.weight, small.visual.conv1.weight)
     torch.testing.assert_close(resized.visual.positional_embedding[0], small.visual.positional_embedding[0])
@@ -146,4 +146,4 @@ def test_clip_checkpoint_of_another_model_is_rejected(tmp_path):
     path = tmp_path / "wrong.pt"
     torch.save({"visual.proj": torch.zeros(2, 2)}, path)
     with pytest.raises(FiloError, match="does not"):
-        create_clip(TINY_CLIP_NAME, str(path), 64)
+        create_clip(TINY_CLIP_NAME, str(path), 64, weights_tag="custom")

@@ -46,6 +46,19 @@ def test_folded_mmci_matches_unfolded_within_tolerance():
             assert (a - b).abs().max() < 1e-5
 
 
+def test_taps_sharing_one_tensor_share_one_convolution_with_the_same_outputs():
+    torch.manual_seed(1)
+    heads = MMCIHeads(8, 4, 3, fold=True)
+    shared = _tokens(1, seed=3)[0]
+    with torch.no_grad():
+        together = heads([shared, shared, shared], (5, 6))
+        apart = heads([shared.clone(), shared.clone(), shared.clone()], (5, 6))
+    assert list(heads._folded_cache) == [(0, 1, 2), (0,), (1,), (2,)]
+    for a, b in zip(together, apart, strict=True):  # the same sums in another order: within float32 rounding
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    assert not torch.allclose(together[0], together[1])
+
+
 def test_folded_kernel_follows_weight_updates():
     torch.manual_seed(1)
     heads = MMCIHeads(8, 4, 1, fold=True)

@@ -96,16 +96,35 @@ def _write_config(path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _write_text_encoder(directory: Path, texts: Iterable[str]) -> None:
-    """Save a tiny random BERT (seeded by the caller) and its WordPiece tokenizer to `directory`."""
+def write_text_encoder(
+    directory: Path, texts: Iterable[str], bert: dict = TINY_BERT, *, vocab_size: int | None = None
+) -> None:
+    """Save a random BERT (seeded by the caller) of shape `bert` and its WordPiece tokenizer to `directory`.
+
+    The vocabulary is `tiny_vocabulary(texts)`, padded with ``[unusedN]`` tokens to `vocab_size` when given
+    (e.g. 30522 for a BERT-base-shaped encoder).
+    """
     from transformers import BertConfig, BertModel, BertTokenizer
 
     directory.mkdir(parents=True)
     vocabulary = tiny_vocabulary(texts)
+    if vocab_size is not None:
+        vocabulary += [f"[unused{index}]" for index in range(vocab_size - len(vocabulary))]
     vocab_file = directory / "vocab.txt"
     vocab_file.write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     BertTokenizer(str(vocab_file), do_lower_case=True).save_pretrained(str(directory))
-    BertModel(BertConfig(vocab_size=len(vocabulary), **TINY_BERT)).save_pretrained(str(directory))
+    BertModel(BertConfig(vocab_size=len(vocabulary), **bert)).save_pretrained(str(directory))
+
+
+def save_random_checkpoint(config: str | os.PathLike, text_encoder: Path, checkpoint: Path, *, half: bool) -> None:
+    """Build the Grounding DINO of `config` with `text_encoder` and save its (random) weights as {"model": ...}."""
+    import torch
+
+
+    model = build_model(config, str(text_encoder), "cpu")
+    state = {key: value.half() if half and value.is_floating_point() else value
+             for key, value in model.state_dict().items()}
+    torch.save({"model": state}, checkpoint)
 
 
 def make_tiny_detector(out_dir: str | os.PathLike, *, texts: Iterable[str] = (), seed: int = 0) -> Path:
@@ -117,9 +136,7 @@ def make_tiny_detector(out_dir: str | os.PathLike, *, texts: Iterable[str] = (),
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         torch.manual_seed(seed)
-        _write_text_encoder(tmp / TEXT_ENCODER_DIR, texts)
+        write_text_encoder(tmp / TEXT_ENCODER_DIR, texts)
         _write_config(tmp / CONFIG_FILE)
-        model = build_model(tmp / CONFIG_FILE, str(tmp / TEXT_ENCODER_DIR), "cpu")
-        state = {key: value.half() if value.is_floating_point() else value for key, value in model.state_dict().items()}
-        torch.save({"model": state}, tmp / CHECKPOINT_FILE)
+        save_random_checkpoint(tmp / CONFIG_FILE, tmp / TEXT_ENCODER_DIR, tmp / CHECKPOINT_FILE, half=True)
     return out_dir

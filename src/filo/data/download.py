@@ -8,6 +8,11 @@ is renamed to the archive name only once its SHA-256 matches. A previously downl
 archive is verified again before use. On a checksum mismatch the file is kept and the
 error names it with both hashes. When the dataset folder already holds an extraction of
 the expected archive, nothing is downloaded or checked again.
+
+An archive the user already has (`--archive FILE`) goes through the same checksum and the
+same safe extraction. It is only read, never moved or written: it is hard-linked to
+`DIR/<archive name>` when both are on one filesystem (no bytes copied), and otherwise
+extracted from where it is, without a copy.
 """
 
 from __future__ import annotations
@@ -138,14 +143,59 @@ def download_file(
     return dest
 
 
+def adopt_archive(archive: str | os.PathLike, dest: str | os.PathLike, *, sha256: str) -> Path:
+    """Verify a user-supplied `archive` and return the path to extract it from, never changing the file.
+
+    Raises FiloError naming the file and both hashes when its SHA-256 is not `sha256`. The
+    verified file is hard-linked to `dest` when that is possible (same filesystem), so the
+    root looks as after a download; otherwise `archive` itself is returned and read in
+    place: no copy, no rename. A file already at `dest` (an earlier download or link) is
+    verified and used instead.
+    """
+    archive, dest, sha256 = Path(archive), Path(dest), sha256.lower()
+    if not archive.is_file():
+        raise FiloError(f"--archive {archive} is not a file; pass the path of the downloaded dataset archive")
+    if dest.exists():
+        found = sha256_file(dest)
+        if found != sha256:
+            raise FiloError(
+                f"SHA-256 mismatch for {dest}, already in the dataset root (--archive {archive} was not used): "
+                f"got {found}, expected {sha256}. Move or delete {dest} and run again"
+            )
+        log.info("%s is already in place and verified", dest)
+        return dest
+    found = sha256_file(archive)
+    if found != sha256:
+        raise FiloError(
+            f"SHA-256 mismatch for --archive {archive}: got {found}, expected {sha256}. The file is not the "
+            "expected dataset archive (an incomplete download or another release); it was left as it is"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(archive, dest)
+    except OSError as error:
+        log.info("cannot hard-link %s to %s (%s); extracting it from where it is", archive, dest, error)
+        return archive
+    log.info("hard-linked %s to %s", archive, dest)
+    return dest
+
+
 def download_dataset(
-    name: str, root: str | os.PathLike, *, url: str | None = None, sha256: str | None = None
+    name: str,
+    root: str | os.PathLike,
+    *,
+    url: str | None = None,
+    sha256: str | None = None,
+    archive: str | os.PathLike | None = None,
 ) -> Path:
-    """Download, verify and extract a known dataset under `root`; returns the dataset folder `root/<name>`.
+    """Download (or take `archive`), verify and extract a known dataset; returns the folder `root/<name>`.
 
     `url` replaces the official URL (same archive, new place); `sha256` replaces the
-    official checksum (only for a new release or a stand-in archive, e.g. in tests).
+    official checksum (only for a new release or a stand-in archive, e.g. in tests);
+    `archive` is a copy the user already has (see `adopt_archive`), used instead of a download.
     """
+    if url is not None and archive is not None:
+        raise FiloError("pass either --url or --archive, not both: --archive is used instead of a download")
     source = get_source(name)
     url, sha256 = url or source.url, (sha256 or source.sha256).lower()
     root = Path(root)
@@ -153,5 +203,8 @@ def download_dataset(
     if is_extracted(dataset_dir, sha256):
         log.info("%s already holds the extracted %s dataset; nothing to do", dataset_dir, name)
         return dataset_dir
-    archive = download_file(url, root / source.archive_name, sha256=sha256)
-    return extract_archive(archive, dataset_dir, sha256=sha256)
+    if archive is not None:
+        local = adopt_archive(archive, root / source.archive_name, sha256=sha256)
+    else:
+        local = download_file(url, root / source.archive_name, sha256=sha256)
+    return extract_archive(local, dataset_dir, sha256=sha256)

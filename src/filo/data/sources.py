@@ -22,6 +22,11 @@ class DatasetSource:
     sha256: str
     archive_name: str
     layout: str
+    homepage: str
+    """Where a person downloads the archive by hand (the license is accepted there)."""
+    archive_gib: float
+    extracted_gib: float
+    """Approximate sizes, for the disk-space check of `filo doctor` (not measured here)."""
 
 
 SOURCES: dict[str, DatasetSource] = {
@@ -34,6 +39,9 @@ SOURCES: dict[str, DatasetSource] = {
         sha256="cf4313b13603bec67abb49ca959488f7eedce2a9f7795ec54446c649ac98cd3d",
         archive_name="mvtec_anomaly_detection.tar.xz",
         layout="mvtec",
+        homepage="https://www.mvtec.com/company/research/datasets/mvtec-ad",
+        archive_gib=4.9,
+        extracted_gib=5.3,
     ),
     "visa": DatasetSource(
         name="visa",
@@ -41,6 +49,9 @@ SOURCES: dict[str, DatasetSource] = {
         sha256="2eb8690c803ab37de0324772964100169ec8ba1fa3f7e94291c9ca673f40f362",
         archive_name="VisA_20220922.tar",
         layout="visa",
+        homepage="https://github.com/amazon-science/spot-diff",
+        archive_gib=1.8,
+        extracted_gib=1.9,
     ),
 }
 

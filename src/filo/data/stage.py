@@ -43,9 +43,11 @@ class DataSettings:
     """Download only: layout -> URL replacing the official one (same archive), e.g. a mirror."""
     sha256: dict[str, str] = field(default_factory=dict)
     """Download only: layout -> expected archive SHA-256 replacing the official one (a stand-in archive)."""
+    archives: dict[str, str] = field(default_factory=dict)
+    """Download only: layout -> an archive you already have (verified, hard-linked or read in place, never changed)."""
 
     def __post_init__(self) -> None:
-        for name, mapping in (("urls", self.urls), ("sha256", self.sha256)):
+        for name, mapping in (("urls", self.urls), ("sha256", self.sha256), ("archives", self.archives)):
             unknown = sorted(set(mapping) - set(LAYOUTS))
             if unknown:
                 raise FiloError(f"data.{name} has unknown layout(s) {unknown}; use {list(LAYOUTS)}")
@@ -93,7 +95,8 @@ def prepare_dataset(layout: str, out: str | os.PathLike, settings: DataSettings 
 
     if out.name != layout:
         raise FiloError(f"a downloaded {layout} dataset is extracted to <root>/{layout}; got the folder {out}")
-    return download_dataset(layout, out.parent, url=settings.urls.get(layout), sha256=settings.sha256.get(layout))
+    return download_dataset(layout, out.parent, url=settings.urls.get(layout), sha256=settings.sha256.get(layout),
+                            archive=settings.archives.get(layout))
 
 
 def index_manifest(

@@ -26,6 +26,7 @@ from filo.evaluation.settings import EvaluationSettings
 from filo.evaluation.verdict import Verdict, check_rule_applicable, choose_verdict
 from filo.evaluation.zero_shot import check_zero_shot
 from filo.io import atomic_path
+from filo.model.precision import amp_precision
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -115,6 +116,7 @@ def score_evaluation_part(paths: Mapping[str, Path | None], settings: Evaluation
         load_descriptions(paths["descriptions"]),
         boxes=ArtifactBoxes.load(paths["boxes"], rule=settings.box_rule) if paths["boxes"] is not None else None,
         batch_size=settings.batch_size, num_workers=settings.num_workers, device=resolve_device(settings.device),
+        precision=amp_precision(settings.amp),
     )
 
 
@@ -192,7 +194,7 @@ def evaluate(
     paths = input_paths(model_path, manifest_path, descriptions_path, boxes_path)
     inputs = load_evaluation_inputs(paths, settings)
     scored = score_manifest(inputs.model, inputs.manifest, inputs.descriptions, boxes=inputs.boxes,
-                            batch_size=settings.batch_size,
-                            num_workers=settings.num_workers, device=resolve_device(settings.device))
+                            batch_size=settings.batch_size, num_workers=settings.num_workers,
+                            device=resolve_device(settings.device), precision=amp_precision(settings.amp))
     return finish_evaluation(scored, inputs.manifest, out_dir, config=inputs.model.config, paths=paths,
                              boxes=inputs.boxes.by_image if inputs.boxes is not None else None, settings=settings)

@@ -20,6 +20,7 @@ from filo.descriptions import CategoryDescriptions
 from filo.errors import FiloError
 from filo.kernels import use_thread_independent_kernels
 from filo.model.filo import FiLo
+from filo.model.precision import autocast
 
 
 @dataclass
@@ -44,12 +45,14 @@ def score_manifest(
     batch_size: int = 8,
     num_workers: int = 0,
     device: str | torch.device = "cpu",
+    precision: str = "fp32",
 ) -> ScoredImages:
     """Run `model` over the manifest's test split, one category per batch.
 
     `boxes` gives each image's position and the boxes outside which the map is scaled by λ
     (e.g. `ArtifactBoxes` of `filo boxes`); without it, every image averages all positions and
-    no pixel is suppressed.
+    no pixel is suppressed. `precision` "bf16" runs the forward under bf16 autocast (see
+    filo.model.precision); the outputs do not depend on `batch_size`.
     """
     use_thread_independent_kernels()
     model = model.to(device).eval()
@@ -76,7 +79,8 @@ def score_manifest(
             images = [ImageRef(row.image_id, row.image_path) for row in rows.itertuples(index=False)]
             found = positions_and_masks(boxes, images, descriptions[category].descriptions, size)
             positions, keep = found.positions, found.keep
-        prediction = model.predict(batch["image"].to(device), category, positions=positions, keep_masks=keep)
+        with autocast(device, precision):
+            prediction = model.predict(batch["image"].to(device), category, positions=positions, keep_masks=keep)
         maps[batch_rows] = prediction.anomaly_map.float().cpu().numpy()
         masks[batch_rows] = batch["mask"][:, 0].numpy() > 0.5
         for slot, row in enumerate(batch_rows):

@@ -47,6 +47,8 @@ class EvaluationSettings:
     """Quantise pixel scores into this many bins (approximate); none: exact metrics."""
     box_lambda: float | None = None
     """Factor for map pixels outside the kept boxes, replacing the checkpoint's (none: keep it, 0.7)."""
+    amp: bool = False
+    """bf16 autocast for the forward pass (a speed option, fp32 by default; see benchmarks/README.md, Precision)."""
     experiment: str | None = DEFAULT_EXPERIMENT
     """MLflow experiment of the run; none turns MLflow logging off."""
 

@@ -5,6 +5,12 @@ pretrained, image_size)`. `pretrained` is an open_clip tag ("openai"), a local
 checkpoint path, or None for a seeded random initialisation (tests, demo profile).
 Positional embeddings are resized by open_clip when `image_size` differs from the
 checkpoint's (e.g. ViT-L-14-336 at 518: 24x24 -> 37x37 grid).
+
+A tag carries more than weights: open_clip's pretrained config says whether the model
+was trained with QuickGELU (all OpenAI models) and which preprocessing it expects
+(mean, std, interpolation). None of that can be read from a checkpoint file (QuickGELU
+and GELU have the same parameters), so a local checkpoint must name the tag whose
+weights it holds (`weights_tag`), and is then built exactly as that tag would be.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +32,11 @@ logger = logging.getLogger(__name__)
 
 TINY_CLIP_NAME = "filo-tiny"
 """A few-layer, narrow ViT CLIP registered with open_clip for tests and the demo profile."""
+
+CUSTOM_WEIGHTS = "custom"
+"""`weights_tag` of a local checkpoint that is no copy of an open_clip tag (weights you trained):
+the model config's own activation (open_clip's "-quickgelu" names for QuickGELU) and open_clip's
+default preprocessing."""
 
 _CONFIG_DIR = Path(__file__).parent / "configs"
 open_clip.add_model_config(_CONFIG_DIR)
@@ -59,12 +71,32 @@ def _is_local_checkpoint(pretrained: str) -> bool:
     return os.path.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))
 
 
+def _tag_config(name: str, tag: str, what: str) -> dict:
+    """open_clip's pretrained config of `name`/`tag`, or a FiloError naming the valid tags."""
+    tag_cfg = open_clip.get_pretrained_cfg(name, tag)
+    if not tag_cfg:
+        raise FiloError(
+            f"{what} {tag!r} is not a pretrained tag of {name!r}; tags: {open_clip.list_pretrained_tags_by_model(name)}"
+        )
+    return tag_cfg
+
+
+def _tag_build_options(tag_cfg: dict) -> dict:
+    """What a tag decides beyond the weights: the activation and the preprocessing configuration.
+
+    OpenAI's weights were trained with QuickGELU; open_clip only warns on a mismatch, so it is forced here.
+    """
+    preprocess = {key: tag_cfg[key] for key in ("mean", "std", "interpolation", "resize_mode") if key in tag_cfg}
+    return {"force_quick_gelu": bool(tag_cfg.get("quick_gelu", False)), "force_preprocess_cfg": preprocess}
+
+
 def create_clip(
     name: str,
     pretrained: str | None,
     image_size: int,
     *,
     seed: int = 0,
+    weights_tag: str | None = None,
     resize_mode: str = "squash",
     device: str | torch.device = "cpu",
     cache_dir: str | None = None,
@@ -73,7 +105,11 @@ def create_clip(
 
     `pretrained`: an open_clip pretrained tag (downloaded to `cache_dir`), a local
     checkpoint file, or None for random weights drawn from `seed` (same seed, same weights).
-    `resize_mode` is the preprocessing geometry ("squash" or "shortest", see FiLoConfig).
+    `weights_tag`: for a local checkpoint (and only then, required), the open_clip tag whose
+    weights the file holds, e.g. "openai"; the model gets that tag's activation and preprocessing.
+    CUSTOM_WEIGHTS ("custom") states that the file is no copy of a tag.
+    `resize_mode` is the preprocessing geometry ("squash" or "shortest", see FiLoConfig); it
+    replaces the tag's, as the authors' fork squashes.
     """
     if name not in open_clip.list_models():
         raise FiloError(
@@ -81,40 +117,65 @@ def create_clip(
             f"or {TINY_CLIP_NAME!r}"
         )
     kwargs: dict = {"force_image_size": image_size, "device": device, "cache_dir": cache_dir}
+    local = pretrained is not None and _is_local_checkpoint(pretrained)
+    if weights_tag is not None and not local:
+        raise FiloError(
+            f"weights_tag {weights_tag!r} only applies to a local CLIP checkpoint file, but pretrained is "
+            f"{pretrained!r}; drop weights_tag (a tag names its own activation and preprocessing)"
+        )
     if pretrained is None:
         with torch.random.fork_rng(devices=[]), _expected_random_init():
             torch.manual_seed(seed)
             model = open_clip.create_model(name, pretrained=None, **kwargs)
         logger.info("%s: random weights from seed %d (no pretrained checkpoint)", name, seed)
-    elif _is_local_checkpoint(pretrained):
+    elif local:
+        if weights_tag is None:
+            raise FiloError(
+                f"local CLIP checkpoint {pretrained!r}: say which open_clip tag its weights are a copy of "
+                f"(weights_tag / clip_weights_tag, e.g. 'openai' for OpenAI's weights, which need QuickGELU, "
+                f"or {CUSTOM_WEIGHTS!r} for weights of your own); the activation and preprocessing cannot be "
+                f"read from the file. Tags of {name!r}: {open_clip.list_pretrained_tags_by_model(name)}"
+            )
         if not Path(pretrained).is_file():
             raise FiloError(f"CLIP checkpoint {pretrained!r} does not exist; pass an existing file or a tag")
+        if weights_tag != CUSTOM_WEIGHTS:
+            kwargs.update(_tag_build_options(_tag_config(name, weights_tag, "weights_tag")))
         model = _create_from_local_checkpoint(name, Path(pretrained), kwargs)
     else:
-        tag_cfg = open_clip.get_pretrained_cfg(name, pretrained)
-        if not tag_cfg:
-            raise FiloError(
-                f"{pretrained!r} is neither a file nor a pretrained tag of {name!r}; "
-                f"tags: {open_clip.list_pretrained_tags_by_model(name)}"
-            )
-        # OpenAI's weights were trained with QuickGELU; open_clip only warns on a mismatch.
-        kwargs["force_quick_gelu"] = bool(tag_cfg.get("quick_gelu", False))
+        kwargs.update(_tag_build_options(_tag_config(name, pretrained, "pretrained")))
         model = open_clip.create_model(name, pretrained=pretrained, **kwargs)
     model.eval()
     model.requires_grad_(False)
+    preprocess_cfg = model.visual.preprocess_cfg
     preprocess = open_clip.image_transform(
         image_size,
         is_train=False,
-        mean=model.visual.preprocess_cfg.get("mean") if hasattr(model.visual, "preprocess_cfg") else None,
-        std=model.visual.preprocess_cfg.get("std") if hasattr(model.visual, "preprocess_cfg") else None,
+        mean=preprocess_cfg["mean"],
+        std=preprocess_cfg["std"],
+        interpolation=preprocess_cfg["interpolation"],
         resize_mode=resize_mode,
     )
     return ClipBundle(model=model, tokenizer=open_clip.get_tokenizer(name), preprocess=preprocess,
                       image_size=image_size)
 
 
+def _is_torchscript_archive(path: Path) -> bool:
+    """True for a TorchScript file (e.g. OpenAI's original ViT-L-14-336px.pt), which holds code, not a state dict."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(member.endswith("/constants.pkl") for member in archive.namelist())
+
+
 def _create_from_local_checkpoint(name: str, path: Path, kwargs: dict) -> open_clip.CLIP:
     """Build `name` at the requested size and load a local checkpoint into it, loudly on mismatch."""
+    if _is_torchscript_archive(path):
+        raise FiloError(
+            f"CLIP checkpoint {path} is a TorchScript archive (OpenAI's original file format), which filo does not "
+            f"execute; convert it once to a state dict: python -c \"import torch; m = torch.jit.load('{path}', "
+            f"map_location='cpu'); torch.save({{k: v for k, v in m.state_dict().items() if k not in "
+            f"('input_resolution', 'context_length', 'vocab_size')}}, '{path.with_suffix('.state_dict.pt')}')\""
+        )
     with _expected_random_init():
         model = open_clip.create_model(name, pretrained=None, **kwargs)
     try:

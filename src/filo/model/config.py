@@ -111,6 +111,10 @@ class FiLoConfig:
     """open_clip model name."""
     clip_pretrained: str | None = "openai"
     """open_clip pretrained tag, a local checkpoint path, or None for seeded random weights."""
+    clip_weights_tag: str | None = None
+    """Required when `clip_pretrained` is a local file: the open_clip tag whose weights it holds
+    (e.g. "openai", which sets QuickGELU and OpenAI's preprocessing exactly as the tag does), or
+    "custom" for weights of your own. Unused otherwise."""
     clip_seed: int = 0
     """Seed of the random CLIP weights when `clip_pretrained` is None."""
     image_size: int = 518

@@ -66,6 +66,7 @@ class FiLo(nn.Module):
         if clip is None:
             clip = create_clip(
                 config.clip_name, config.clip_pretrained, config.image_size, seed=config.clip_seed,
+                weights_tag=config.clip_weights_tag,
                 resize_mode=config.resize_mode,
             )
         if clip.image_size != config.image_size:

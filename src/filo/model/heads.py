@@ -63,34 +63,52 @@ class MMCIHeads(nn.Module):
         """The six convolutions of tap `index`."""
         return [getattr(self, name)[index] for name in MMCI_KERNELS]
 
-    def folded_kernel(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The single 7x7 (weight, bias) equal to the sum of tap `index`'s six convolutions."""
-        convs = self.branches(index)
-        key = tuple((id(p), p._version) for conv in convs for p in (conv.weight, conv.bias))
-        cached = self._folded_cache.get(index)
+    def folded_kernel(self, indices: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 7x7 (weight, bias) equal to the sum of each tap's six convolutions, taps stacked on output channels."""
+        key = tuple((id(p), p._version) for index in indices for conv in self.branches(index)
+                    for p in (conv.weight, conv.bias))
+        cached = self._folded_cache.get(indices)
         if cached is not None and cached[0] == key:
             return cached[1], cached[2]
-        first = convs[0].weight
-        weight = first.new_zeros(first.shape[0], first.shape[1], 7, 7)
-        for conv in convs:
-            rows, cols = conv.kernel_size
-            top, left = (7 - rows) // 2, (7 - cols) // 2
-            weight[:, :, top:top + rows, left:left + cols] += conv.weight.detach()
-        bias = torch.stack([conv.bias.detach() for conv in convs]).sum(0)
-        self._folded_cache[index] = (key, weight, bias)
+        weights, biases = [], []
+        for index in indices:
+            convs = self.branches(index)
+            first = convs[0].weight
+            weight = first.new_zeros(first.shape[0], first.shape[1], 7, 7)
+            for conv in convs:
+                rows, cols = conv.kernel_size
+                top, left = (7 - rows) // 2, (7 - cols) // 2
+                weight[:, :, top:top + rows, left:left + cols] += conv.weight.detach()
+            weights.append(weight)
+            biases.append(torch.stack([conv.bias.detach() for conv in convs]).sum(0))
+        weight, bias = torch.cat(weights), torch.cat(biases)
+        self._folded_cache[indices] = (key, weight, bias)
         return weight, bias
 
     def forward(self, tokens: list[torch.Tensor], grid: tuple[int, int]) -> list[torch.Tensor]:
-        """Per tap [B, N, width] → [B, N, embed_dim]. Folds only when no gradient is needed."""
+        """Per tap [B, N, width] → [B, N, embed_dim]. Folds only when no gradient is needed.
+
+        Folded, the taps that read the same tensor object (under the authors' taps, every
+        VV tap is the final VV path) share one convolution with their kernels stacked.
+        """
         if len(tokens) != self.count:
             raise ValueError(f"expected {self.count} token tensors, got {len(tokens)}")
-        outputs = []
+        if self.fold and not torch.is_grad_enabled():
+            return self._folded_forward(tokens, grid)
+        return [
+            sum(conv(tokens_to_grid(t, grid)) for conv in self.branches(index)).flatten(2).transpose(1, 2)
+            for index, t in enumerate(tokens)
+        ]
+
+    def _folded_forward(self, tokens: list[torch.Tensor], grid: tuple[int, int]) -> list[torch.Tensor]:
+        groups: dict[int, list[int]] = {}
         for index, t in enumerate(tokens):
-            x = tokens_to_grid(t, grid)
-            if self.fold and not torch.is_grad_enabled():
-                weight, bias = self.folded_kernel(index)
-                y = F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=3)
-            else:
-                y = sum(conv(x) for conv in self.branches(index))
-            outputs.append(y.flatten(2).transpose(1, 2))
+            groups.setdefault(id(t), []).append(index)
+        outputs: list[torch.Tensor] = [torch.empty(0)] * len(tokens)
+        for indices in groups.values():
+            x = tokens_to_grid(tokens[indices[0]], grid)
+            weight, bias = self.folded_kernel(tuple(indices))
+            y = F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=3)
+            for index, part in zip(indices, y.chunk(len(indices), dim=1)):
+                outputs[index] = part.flatten(2).transpose(1, 2)
         return outputs

@@ -41,7 +41,7 @@ class VisionFeatures:
     qkv_tokens: list[torch.Tensor]
     """Per QKV tap: [B, N, width] patch tokens (CLS dropped), before ln_post/proj."""
     vv_tokens: list[torch.Tensor]
-    """Per VV tap: [B, N, width] patch tokens (CLS dropped)."""
+    """Per VV tap: [B, N, width] patch tokens (CLS dropped); taps of the same state are the same object."""
     grid: tuple[int, int]
     """Patch grid (rows, cols); N = rows * cols."""
 
@@ -58,19 +58,23 @@ class _BlockStates:
     """VV path after every dual block."""
 
 
-def vv_attention(block: ResidualAttentionBlock, normed: torch.Tensor) -> torch.Tensor:
-    """The V-V attention of `block` on already-normalized tokens [B, L, width]: q = k = v."""
+def dual_attention(block: ResidualAttentionBlock, normed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The block's own attention and its V-V attention (q = k = v) on the same normalized tokens [B, L, width].
+
+    Equal to `block.attention(normed)` and the V-V path computed on its own, up to float
+    rounding, but the QKV projection is computed once (the V-V path reuses its V) and both
+    attentions and out projections run as one batch of 2B.
+    """
     attn: nn.MultiheadAttention = block.attn
-    width = normed.shape[-1]
+    if not attn._qkv_same_embed_dim or not attn.batch_first:
+        raise ValueError("FiLo needs open_clip blocks with a packed, batch-first QKV projection")
+    batch, length, width = normed.shape
     heads = attn.num_heads
-    w_v = attn.in_proj_weight[2 * width:]
-    b_v = attn.in_proj_bias[2 * width:] if attn.in_proj_bias is not None else None
-    v = F.linear(normed, w_v, b_v)
-    batch, length, _ = v.shape
-    v = v.view(batch, length, heads, width // heads).transpose(1, 2)
-    out = F.scaled_dot_product_attention(v, v, v)
-    out = out.transpose(1, 2).reshape(batch, length, width)
-    return attn.out_proj(out)
+    qkv = F.linear(normed, attn.in_proj_weight, attn.in_proj_bias)
+    q, k, v = qkv.view(batch, length, 3, heads, width // heads).permute(2, 0, 3, 1, 4).unbind(0)
+    out = F.scaled_dot_product_attention(torch.cat([q, v]), torch.cat([k, v]), torch.cat([v, v]))
+    out = attn.out_proj(out.transpose(1, 2).reshape(2 * batch, length, width))
+    return out[:batch], out[batch:]
 
 
 def _check_layers(qkv_layers: Sequence[int], vv_layers: Sequence[int], vv_start: int, depth: int) -> None:
@@ -129,7 +133,9 @@ class VisionFeatureExtractor(nn.Module):
         pooled, _ = visual._pool(states.outputs[self.depth])
         global_feature = pooled @ visual.proj if visual.proj is not None else pooled
         qkv = [self._qkv_tap(layer, states)[:, 1:] for layer in self.qkv_layers]
-        vv = [self._vv_tap(layer, states)[:, 1:] for layer in self.vv_layers]
+        patch_tokens: dict[int, torch.Tensor] = {}  # one view per state: shared taps stay one object
+        vv = [patch_tokens.setdefault(id(state), state[:, 1:])
+              for state in (self._vv_tap(layer, states) for layer in self.vv_layers)]
         return VisionFeatures(global_feature, qkv, vv, tuple(visual.grid_size))
 
     def _run_blocks(self, x: torch.Tensor) -> _BlockStates:
@@ -139,11 +145,11 @@ class VisionFeatureExtractor(nn.Module):
             if index < self.vv_start:
                 x = block(x)
             else:
-                normed = block.ln_1(x)
                 if x_vv is None:
                     x_vv = x
-                x_vv = x_vv + block.ls_1(vv_attention(block, normed))
-                x = x + block.ls_1(block.attention(normed))
+                attention, vv = dual_attention(block, block.ln_1(x))
+                x_vv = x_vv + block.ls_1(vv)
+                x = x + block.ls_1(attention)
                 states.after_attention[index] = x
                 x = x + block.ls_2(block.mlp(block.ln_2(x)))
                 states.vv[index] = x_vv

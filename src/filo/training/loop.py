@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ from tqdm import tqdm
 from filo.data.torch_dataset import AnomalyDataset, category_batches
 from filo.errors import FiloError
 from filo.model.filo import FiLo
+from filo.model.precision import amp_precision, autocast
 from filo.training.phases import LossFunction
 
 
@@ -26,13 +26,6 @@ class EpochSettings:
     """bf16 autocast on the training device (a speed option; the authors train in fp32)."""
     num_workers: int = 0
     progress: bool = True
-
-
-def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on `device` (CUDA or CPU) when enabled; plain fp32 otherwise."""
-    if enabled:
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def run_epoch(
@@ -64,7 +57,7 @@ def run_epoch(
     total = 0.0
     bar = tqdm(loader, total=len(batches), desc=label, unit="batch", disable=not settings.progress, leave=False)
     for step, batch in enumerate(bar, start=1):
-        with _autocast(settings.device, settings.amp):
+        with autocast(settings.device, amp_precision(settings.amp)):
             loss = loss_function(model, batch, settings.device)
         value = float(loss.detach())
         if not math.isfinite(value):

@@ -1,0 +1,150 @@
+"""Ingredients of a paper-scale rehearsal: the paper's architectures with random weights, tiny data.
+
+Everything a paper-profile run reads, made locally so the run can be rehearsed offline:
+
+- a random-weight open_clip checkpoint of the paper's CLIP (ViT-L-14-336), to be loaded
+  as a local file with `clip_weights_tag: openai` (QuickGELU and OpenAI preprocessing);
+- the Grounding DINO config the paper profile names (GroundingDINO_SwinT_OGC, unchanged)
+  with random weights, and a BERT-base-shaped text encoder with its tokenizer files;
+- small synthetic datasets in the MVTec AD and VisA layouts (2 categories each), packed
+  as archives under their official names, with their SHA-256, and an HTTP server on
+  127.0.0.1 that serves them to `filo data download --url --sha256`.
+
+`make_rehearsal_inputs` makes all of it under one folder; the shapes are settings so
+tests can make the same thing small.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+BERT_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+             "max_position_embeddings": 512}
+"""bert-base-uncased's shape (its vocabulary size is BERT_BASE_VOCAB)."""
+BERT_BASE_VOCAB = 30522
+
+
+@dataclass(frozen=True)
+class RehearsalSettings:
+    """What the rehearsal inputs look like (defaults: the paper's architectures, tiny data)."""
+
+    seed: int = 0
+    """Seeds every random weight and the synthetic data."""
+    clip_name: str = "ViT-L-14-336"
+    """open_clip model whose random weights are saved."""
+    detector_config: str = "GroundingDINO_SwinT_OGC"
+    """groundingdino-py config (a bundled name or a file) of the random detector."""
+    bert: dict = field(default_factory=lambda: dict(BERT_BASE))
+    """Shape of the text encoder (BertConfig fields)."""
+    bert_vocab_size: int | None = BERT_BASE_VOCAB
+    """Vocabulary size of the text encoder (None: the small WordPiece vocabulary as is)."""
+    categories: dict = field(default_factory=lambda: {"mvtec": ("woven_fabric", "round_part"),
+                                                      "visa": ("wood_grain", "capsule_blob")})
+    """Synthetic categories per dataset layout."""
+    image_size: int = 128
+    n_train_good: int = 2
+    n_test_good: int = 2
+    n_test_per_defect: int = 1
+
+
+@dataclass(frozen=True)
+class RehearsalInputs:
+    """Where the made inputs are."""
+
+    clip_checkpoint: Path
+    detector_checkpoint: Path
+    text_encoder: Path
+    archives: dict[str, Path]
+    """Dataset name -> archive, named as the official one."""
+    sha256: dict[str, str]
+    """Dataset name -> archive SHA-256."""
+
+
+def make_clip_checkpoint(path: Path, name: str, *, seed: int) -> Path:
+    """Save the seeded random weights of open_clip model `name` (open_clip state-dict format) to `path`."""
+    import torch
+
+    from filo.model.clip_backbone import create_clip
+
+    bundle = create_clip(name, None, _native_image_size(name), seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(bundle.model.state_dict(), path)
+    return path
+
+
+def _native_image_size(name: str) -> int:
+    import open_clip
+
+    return open_clip.get_model_config(name)["vision_cfg"]["image_size"]
+
+
+def make_detector(out_dir: Path, settings: RehearsalSettings) -> tuple[Path, Path]:
+    """A random Grounding DINO of `settings.detector_config` and its BERT; returns (checkpoint, text encoder dir)."""
+    import torch
+
+    from filo.boxes.tiny import save_random_checkpoint, write_text_encoder
+
+    torch.manual_seed(settings.seed)
+    text_encoder = out_dir / "bert-base-uncased"
+    write_text_encoder(text_encoder, (), settings.bert, vocab_size=settings.bert_vocab_size)
+    checkpoint = out_dir / "groundingdino_swint_ogc.pth"
+    save_random_checkpoint(settings.detector_config, text_encoder, checkpoint, half=False)
+    return checkpoint, text_encoder
+
+
+def make_archives(out_dir: Path, settings: RehearsalSettings) -> dict[str, Path]:
+    """Synthetic datasets in each layout of `settings.categories`, packed under the official archive names."""
+    from filo.data.sources import get_source
+    from filo.data.synthetic import generate_dataset, pack_archive
+
+    archives = {}
+    for offset, (name, categories) in enumerate(sorted(settings.categories.items())):
+        dataset = generate_dataset(
+            name, out_dir / "datasets" / name, seed=settings.seed + offset, categories=categories,
+            image_size=settings.image_size, n_train_good=settings.n_train_good, n_test_good=settings.n_test_good,
+            n_test_per_defect=settings.n_test_per_defect,
+        )
+        archives[name] = pack_archive(dataset, out_dir / "archives" / get_source(name).archive_name)
+    return archives
+
+
+def make_rehearsal_inputs(out_dir: str | Path, settings: RehearsalSettings | None = None) -> RehearsalInputs:
+    """Make every rehearsal input under `out_dir` (clip/, detector/, archives/)."""
+    from filo.io import sha256_file
+
+    settings = settings or RehearsalSettings()
+    out_dir = Path(out_dir)
+    clip = make_clip_checkpoint(out_dir / "clip" / f"{settings.clip_name}-random.pt", settings.clip_name,
+                                seed=settings.seed)
+    checkpoint, text_encoder = make_detector(out_dir / "detector", settings)
+    archives = make_archives(out_dir, settings)
+    return RehearsalInputs(clip, checkpoint, text_encoder, archives,
+                           {name: sha256_file(path) for name, path in archives.items()})
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve_folder(folder: Path) -> Iterator[str]:
+    """Serve the files of `folder` over HTTP on 127.0.0.1 while the block runs; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="rehearsal-http", daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
