@@ -57,7 +57,7 @@ def test_four_describe_processes_write_the_same_artifact(tmp_path, api_key):
         processes = [
             subprocess.Popen([sys.executable, "-m", "filo.cli", "describe", "--manifest", str(manifest),
                               "--out", str(tmp_path / f"out{index}.json"), "--cache-dir", str(tmp_path / "cache"),
-                              "--model", "test-model", "--base-url", server.base_url, "--max-attempts", "1"],
+                              "--llm-model", "test-model", "--llm-base-url", server.base_url, "--llm-max-attempts", "1"],
                              env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
             for index in range(4)
         ]
