@@ -78,7 +78,7 @@ class Stage:
         """The command line after `filo`, with paths under `root` when given (the Prefect flow's run folder)."""
         words = [*self.command, "--params", str(params_file)]
         for arg in self.args:
-            value = str(root / arg.value) if root is not None and arg.role != "option" else arg.value
+            value = str(Path(root) / arg.value) if root is not None and arg.role != "option" else arg.value
             words += [arg.flag, value]
         return words
 

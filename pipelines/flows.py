@@ -4,9 +4,12 @@ Every stage is the same command `dvc.yaml` runs, with the same params file: its 
 line is parsed by the `filo` parser and its stage function called with the settings loaded
 from its params section (`tasks.run_stage`). Box extraction and evaluation fan out over
 shards on one Dask cluster (a local one by default, or `dask_address` /
-``$FILO_DASK_ADDRESS``); the network-bound stages retry. Artifacts go under `root`
-(default ``runs/prefect``) at the paths of dvc.yaml, so a flow run never touches
-DVC-tracked outputs; a test checks that both runners write the same bytes.
+``$FILO_DASK_ADDRESS``); the network-bound stages retry. The flow runs in the folder `root`
+(default ``runs/prefect``) as DVC runs in the profile's folder: the stages see the same
+relative paths (which artifacts record, e.g. a manifest's dataset root), so a flow run never
+touches DVC-tracked outputs and a test checks that both runners write the same bytes.
+Relative paths inside the params file (a detector checkpoint, the description cache) are
+therefore relative to `root` too; a local Dask cluster's workers start there.
 
 Run once: ``python -c "from filo.pipelines.flows import filo_pipeline; filo_pipeline()"``;
 on a schedule: ``python -m filo.pipelines.serve`` (see `serve`).
@@ -23,7 +26,7 @@ from prefect import flow, get_run_logger
 from . import tasks
 from .dag import pipeline_stages
 from .fanout import run_sharded_boxes, run_sharded_evaluation
-from .runner import dask_cluster
+from .runner import dask_cluster, working_directory
 
 
 @flow(name="filo-pipeline")
@@ -39,30 +42,33 @@ def filo_pipeline(
     """Run the whole pipeline; returns {"metrics": mean metrics per evaluate stage, "registration": ...}.
 
     `params_file` is the profile's params.yaml (the demo's, or profiles/paper/params.yaml);
-    paths in it are relative to the directory the flow runs in. `shards`: shards per fan-out.
+    relative paths in it are relative to `root`, where the flow runs. `shards`: shards per fan-out.
     `workers`/`processes`: the local Dask cluster (ignored with `dask_address` or
     ``$FILO_DASK_ADDRESS``). `register_model`: run the register stage (else "registration" is None).
     """
     params_path = Path(params_file).resolve()
     run_root = Path(root).resolve()
+    run_root.mkdir(parents=True, exist_ok=True)
+    here = Path()  # the stages' paths are relative, as in dvc.yaml, inside the run folder
     logger = get_run_logger()
     metrics: dict[str, dict[str, float]] = {}
     registration = None
-    with dask_cluster(workers=workers, address=dask_address, processes=processes) as address:
+    with working_directory(run_root), dask_cluster(workers=workers, address=dask_address,
+                                                    processes=processes) as address:
         for stage in pipeline_stages():
             if stage.command == ("register",) and not register_model:
                 continue
             logger.info("stage %s: filo %s", stage.name, " ".join(stage.argv()))
             if stage.command == ("boxes",):
-                run_sharded_boxes(stage, run_root, params_path, dask_address=address, shards=shards)
+                run_sharded_boxes(stage, here, params_path, dask_address=address, shards=shards)
             elif stage.command == ("evaluate",):
-                metrics[stage.name] = run_sharded_evaluation(stage, run_root, params_path, dask_address=address,
+                metrics[stage.name] = run_sharded_evaluation(stage, here, params_path, dask_address=address,
                                                              shards=shards)
             else:
                 task = tasks.network_stage_task if stage.network else tasks.stage_task
-                task.with_options(name=stage.name)(stage, run_root, params_path)
+                task.with_options(name=stage.name)(stage, here, params_path)
             if stage.command == ("register",):
-                registration = json.loads(stage.path("--out", run_root).read_text(encoding="utf-8"))
+                registration = json.loads(stage.path("--out", here).read_text(encoding="utf-8"))
     for name, values in metrics.items():
         logger.info("%s: %s", name, ", ".join(f"{key} {value:.4f}" for key, value in values.items()))
     return {"metrics": metrics, "registration": registration}

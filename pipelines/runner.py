@@ -68,3 +68,14 @@ def dask_task_runner(address: str) -> DaskTaskRunner:
     from prefect_dask import DaskTaskRunner
 
     return DaskTaskRunner(address=address)
+
+
+@contextlib.contextmanager
+def working_directory(path: str | os.PathLike) -> Iterator[None]:
+    """Run the block with `path` as the process's working directory (restored after it)."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)

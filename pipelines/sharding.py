@@ -1,8 +1,10 @@
 """Split a manifest's test images into shards and merge per-shard results back in manifest order.
 
-Shards are contiguous runs of the test split (so most shards hold few categories and
-each category's text features are prepared on few workers); concatenating shard
-results in shard order therefore restores the manifest's test order.
+Shards are contiguous runs of the test split made of whole categories: scoring and box
+extraction batch images category by category, so a shard forms exactly the batches an
+unsharded run forms and its outputs are bit-identical to that run's (each category's
+text features are also prepared on one worker only). Concatenating shard results in
+shard order restores the manifest's test order.
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ SHARD_NAME = "shard-{index:03d}.parquet"
 def split_test_manifest(
     manifest_path: str | os.PathLike, shards: int, work_dir: str | os.PathLike
 ) -> list[Path]:
-    """Write the test images of a manifest as up to `shards` sub-manifests in `work_dir`; return their paths.
+    """Write the test images of a manifest as up to `shards` sub-manifests of whole categories; return their paths.
 
-    Each sub-manifest keeps the parent's root and has_masks metadata. Fewer files are
-    written when the manifest has fewer test images than `shards`.
+    Categories are kept in manifest order and cut into contiguous groups of about equal
+    image counts. Each sub-manifest keeps the parent's root and has_masks metadata. Fewer
+    files are written when the manifest has fewer test categories than `shards`.
     """
-    import numpy as np
-
     from filo.data.manifest import read_manifest, write_manifest
 
     if shards < 1:
@@ -38,12 +39,24 @@ def split_test_manifest(
     test = manifest[manifest["split"] == "test"].reset_index(drop=True)
     if test.empty:
         raise FiloError(f"manifest {manifest_path} has no test images to shard")
+    categories = list(dict.fromkeys(test["category"]))
+    counts = test["category"].value_counts()
+    groups: list[list[str]] = [[]]
+    done = 0
+    for index, category in enumerate(categories):
+        groups[-1].append(category)
+        done += int(counts[category])
+        remaining_groups = min(shards, len(categories)) - len(groups)
+        target = len(test) * len(groups) / min(shards, len(categories))
+        if remaining_groups > 0 and done >= target and index < len(categories) - 1:
+            groups.append([])
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for index, rows in enumerate(np.array_split(np.arange(len(test)), min(shards, len(test)))):
+    for index, group in enumerate(groups):
         path = work_dir / SHARD_NAME.format(index=index)
-        write_manifest(test.iloc[rows], path, root=manifest.attrs["root"], has_masks=manifest.attrs["has_masks"])
+        write_manifest(test[test["category"].isin(group)], path, root=manifest.attrs["root"],
+                       has_masks=manifest.attrs["has_masks"])
         paths.append(path)
     return paths
 

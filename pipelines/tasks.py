@@ -34,8 +34,8 @@ _NETWORK = {
 
 
 def run_stage(stage: Stage, root: Path, params_file: Path) -> None:
-    """Run `stage` as `dvc repro` does: its command line (paths under `root`) parsed by the `filo` parser, run as
-    that pipeline stage (so it is recorded in MLflow like under DVC).
+    """Run `stage` as `dvc repro` does: its command line (paths under `root`, e.g. "." for the working directory)
+    parsed by the `filo` parser, run as that pipeline stage (so it is recorded in MLflow like under DVC).
 
     Errors propagate (Prefect marks the task failed and retries network-bound stages).
     """

@@ -16,27 +16,27 @@ from filo.evaluation.scoring import score_manifest
 from filo.model.checkpoint import load_checkpoint
 
 
-def test_split_covers_the_test_images_in_order_with_the_parent_metadata(tiny_inputs, tmp_path):
+def test_split_covers_the_test_images_in_order_with_whole_categories(tiny_inputs, tmp_path):
     manifest = read_manifest(tiny_inputs.manifest)
-    test_ids = manifest.loc[manifest["split"] == "test", "image_id"].tolist()
+    test = manifest[manifest["split"] == "test"]
 
-    paths = split_test_manifest(tiny_inputs.manifest, 3, tmp_path / "shards")
+    paths = split_test_manifest(tiny_inputs.manifest, 2, tmp_path / "shards")
 
     shards = [read_manifest(path) for path in paths]
-    assert len(paths) == 3
-    assert [image_id for shard in shards for image_id in shard["image_id"]] == test_ids
-    assert max(len(s) for s in shards) - min(len(s) for s in shards) <= 1
+    assert len(paths) == 2 == test["category"].nunique()
+    assert [image_id for shard in shards for image_id in shard["image_id"]] == test["image_id"].tolist()
+    assert all(shard["category"].nunique() == 1 for shard in shards)  # a category is never cut
     assert all(s.attrs == manifest.attrs for s in shards)
     assert all((s["split"] == "test").all() for s in shards)
 
 
-def test_split_writes_fewer_shards_than_asked_when_images_run_out(tiny_inputs, tmp_path):
-    n_test = int((read_manifest(tiny_inputs.manifest)["split"] == "test").sum())
+def test_split_writes_fewer_shards_than_asked_when_categories_run_out(tiny_inputs, tmp_path):
+    n_categories = read_manifest(tiny_inputs.manifest)["category"].nunique()
 
-    paths = split_test_manifest(tiny_inputs.manifest, n_test + 5, tmp_path / "shards")
+    paths = split_test_manifest(tiny_inputs.manifest, n_categories + 5, tmp_path / "shards")
 
-    assert len(paths) == n_test
-    assert all(len(read_manifest(path)) == 1 for path in paths)
+    assert len(paths) == n_categories
+    assert split_test_manifest(tiny_inputs.manifest, 1, tmp_path / "one") == [tmp_path / "one" / "shard-000.parquet"]
 
 
 def test_split_refuses_zero_shards(tiny_inputs, tmp_path):

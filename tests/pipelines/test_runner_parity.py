@@ -20,7 +20,7 @@ ARTIFACTS = [
 ]
 
 
-def test_dvc_and_prefect_write_identical_artifacts(prefect_server, tmp_path, monkeypatch):
+def test_dvc_and_prefect_write_identical_artifacts(prefect_server, tmp_path):
     from filo.pipelines.flows import filo_pipeline
 
     dvc_root = tmp_path / "dvc"
@@ -29,7 +29,6 @@ def test_dvc_and_prefect_write_identical_artifacts(prefect_server, tmp_path, mon
     repro = run_command(["dvc", "repro"], dvc_root, env)
     assert repro.returncode == 0, repro.stdout[-4000:] + repro.stderr[-4000:]
 
-    monkeypatch.chdir(dvc_root)  # the params' relative paths (e.g. the description cache) resolve alike
     flow_root = tmp_path / "prefect"
     result = filo_pipeline(params_file=str(dvc_root / "params.yaml"), root=str(flow_root), shards=2, workers=2)
 

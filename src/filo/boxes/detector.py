@@ -121,7 +121,7 @@ def resolve_config_path(config: str | os.PathLike) -> Path:
 def config_relative_text_encoder(config_file: Path, text_encoder_type: str) -> str | None:
     """The folder a relative `text_encoder_type` names next to the config file, if it exists there.
 
-    A config that names its text encoder relative to itself (as `filo boxes-make-tiny` writes
+    A config that names its text encoder relative to itself (as `filo boxes-detector --kind tiny` writes
     it) stays valid wherever the folder is moved and holds no machine path.
     """
     if Path(text_encoder_type).is_absolute():
