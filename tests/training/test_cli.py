@@ -19,7 +19,9 @@ from filo.settings import load_settings
 from filo.training import TrainParams, train, training_state_path
 
 QUICK_PARAMS = "train:\n  model_preset: tiny\n  epochs: 1\n  adapter_epochs: 0\n  batch_size: 3\n  aug_rate: 0.5\n"
-KILL_PARAMS = ("train:\n  model_preset: tiny\n  epochs: 2\n  adapter_epochs: 1\n  batch_size: 1\n"
+# Four phase-1 epochs: the kill, 0.5 s after the first epoch's state, must land before the run ends even on an
+# idle machine.
+KILL_PARAMS = ("train:\n  model_preset: tiny\n  epochs: 4\n  adapter_epochs: 1\n  batch_size: 1\n"
                "  aug_rate: 0.5\n  device: cpu\n")
 
 
@@ -89,4 +91,4 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_data, t
     client = mlflow.MlflowClient(tracking.tracking_uri())
     run = client.get_run(killed_state["mlflow_run_id"])
     assert run.info.status == "FINISHED"
-    assert {m.step for m in client.get_metric_history(run.info.run_id, "prompt/loss")} == {1, 2}
+    assert {m.step for m in client.get_metric_history(run.info.run_id, "prompt/loss")} == {1, 2, 3, 4}
