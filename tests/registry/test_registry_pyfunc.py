@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import mlflow.pyfunc
@@ -104,13 +105,13 @@ def test_pyfunc_refuses_a_table_without_categories_or_images(registered, table):
 def test_images_sent_as_bytes_get_the_same_answer_and_the_map_inline(registered, table, tmp_path):
     model = mlflow.pyfunc.load_model(CHAMPION_URI, model_config={"output_dir": str(tmp_path / "maps")})
     by_path = model.predict(table)
-    sent = pd.DataFrame({"image": [open(p, "rb").read() for p in table["image_path"]], "category": table["category"]})
+    sent = pd.DataFrame({"image": [Path(p).read_bytes() for p in table["image_path"]], "category": table["category"]})
     by_bytes = model.predict(sent, params={"raw_maps": "npy"})
     assert by_bytes["score"].tolist() == pytest.approx(by_path["score"].tolist(), abs=1e-6)
     assert by_bytes["verdict"].tolist() == by_path["verdict"].tolist()
     assert by_bytes["anomaly_map_path"].isna().all() and by_path["raw_map"].isna().all()
     for inline, path in zip(by_bytes["anomaly_map_png"], by_path["anomaly_map_path"]):
-        assert base64.b64decode(inline) == open(path, "rb").read()
+        assert base64.b64decode(inline) == Path(path).read_bytes()
         with Image.open(io.BytesIO(base64.b64decode(inline))) as overlay:
             assert overlay.size == (80, 60)  # the sent image's size
     assert np.load(io.BytesIO(base64.b64decode(by_bytes["raw_map"][0]))).shape == (60, 80)
@@ -225,4 +226,4 @@ def test_mlflow_serves_the_champion_over_rest_with_the_image_bytes(champion_stor
     assert (served["verdict"], served["threshold"], served["model"]) == (line["verdict"], line["threshold"],
                                                                           line["model"])
     assert served["calibration"] == line["calibration"]
-    assert base64.b64decode(served["anomaly_map_png"]) == open(line["anomaly_map_path"], "rb").read()
+    assert base64.b64decode(served["anomaly_map_png"]) == Path(line["anomaly_map_path"]).read_bytes()
