@@ -145,7 +145,8 @@ def pipeline_stages() -> list[Stage]:
         register_args += [Arg("--model", f"models/filo_{key}.pt", "dep"),
                           Arg("--metrics", f"results/{key}/metrics.json", "dep"),
                           Arg("--verdict", f"results/{key}/verdict.json", "dep"),
-                          Arg("--descriptions", f"data/descriptions/{target}.json", "dep")]
+                          Arg("--descriptions", f"data/descriptions/{target}.json", "dep"),
+                          Arg("--calibration-manifest", f"data/manifests/{target}.parquet", "dep")]
     stages.append(Stage("register", ("register",), "filo.stages.register",
                         (*register_args, Arg("--out", "results/registration.json", "out")), ("register",)))
     return stages

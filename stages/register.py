@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from filo.registry.registration import register_bundle
 
     directions = direction_files(args.model, args.metrics, args.verdict, args.descriptions)
-    result = register_bundle(directions, settings_from_args(args, RegisterSettings), out=args.out)
+    result = register_bundle(directions, settings_from_args(args, RegisterSettings),
+                             calibration_manifests=args.calibration_manifest or (), out=args.out)
     print(json.dumps(result.as_dict(), indent=2))
     return 0
 
@@ -50,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="its verdict.json from `filo evaluate` (repeat)")
     parser.add_argument("--descriptions", type=InputPath, action="append", required=True,
                         help="descriptions artifact of its evaluation dataset (repeat)")
+    parser.add_argument("--calibration-manifest", type=InputPath, action="append",
+                        help="manifest of a direction's evaluation dataset, whose good test images calibrate its "
+                        "verdict when register.calibrate_fpr is set (repeat, in the same order)")
     parser.add_argument("--out", type=OutputPath, help="also write the registration record here (e.g. a DVC "
                         "out): name, gate values and input hashes; no version, run id or git state")
     add_params_argument(parser)

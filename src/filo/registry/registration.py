@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filo.errors import FiloError
 from filo.io import atomic_write_text
 from filo.registry.bundle import Direction, DirectionFiles, inspect_direction, write_bundle
 from filo.registry.lineage import Lineage, collect_lineage
@@ -92,11 +93,15 @@ def register_bundle(
     direction_files: Sequence[DirectionFiles],
     settings: RegisterSettings | None = None,
     *,
+    calibration_manifests: Sequence[str | os.PathLike] = (),
     repo: str | os.PathLike = ".",
     out: str | os.PathLike | None = None,
 ) -> RegistrationResult:
     """Register the directions as one new version of `settings.name` and promote it by its gate.
 
+    With `settings.calibrate_fpr`, each direction's verdict threshold is first recalibrated
+    on the good test images of its manifest in `calibration_manifests` (same order), scored
+    as the registered model serves them (`filo.registry.calibration`).
     `settings` default to `RegisterSettings()`. `repo` is the git repository of the lineage.
     `out` (optional) receives the result's `record()` as JSON, written atomically (e.g. a DVC out).
     """
@@ -108,8 +113,19 @@ def register_bundle(
     settings = settings or RegisterSettings()
     name, experiment, gate, dvc_lock = settings.name, settings.experiment, settings.gate, settings.dvc_lock
     directions = [inspect_direction(files) for files in direction_files]
+    if settings.calibrate_fpr is not None:
+        from filo.registry.calibration import calibrate_direction
+
+        if len(calibration_manifests) != len(directions):
+            raise FiloError(
+                f"register.calibrate_fpr needs one calibration manifest per direction (--calibration-manifest, "
+                f"the direction's evaluation manifest), in the same order; got {len(calibration_manifests)} for "
+                f"{len(directions)} direction(s)"
+            )
+        directions = [calibrate_direction(direction, manifest, settings.calibrate_fpr)
+                      for direction, manifest in zip(directions, calibration_manifests)]
     values = {d.name: gate.value(d.mean_metrics, where=f"metrics file {d.files.metrics}") for d in directions}
-    inputs = [path for files in direction_files for path in files.as_dict().values()]
+    inputs = [path for files in direction_files for path in files.as_dict().values()] + list(calibration_manifests)
     lineage = collect_lineage(inputs, dvc_lock=dvc_lock, repo=repo)
     # the pipeline stage run that wrote each input (training, evaluation): its params, code and datasets
     producers = {f"run.{Path(path).as_posix()}": run_id for path in inputs

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from filo.errors import FiloError
 from filo.registry.promotion import DEFAULT_GATE_METRICS, Gate
 
 DEFAULT_MODEL_NAME = "filo"
@@ -26,6 +27,13 @@ class RegisterSettings:
     """Mean metrics averaged into a direction's gate value (promotion: none regresses, one improves)."""
     dvc_lock: Path = Path("dvc.lock")
     """dvc.lock whose md5s identify the inputs in the lineage tags."""
+    calibrate_fpr: float | None = None
+    """Recalibrate each verdict at this false-positive rate on the good images of its calibration manifest, scored
+    as the registered model serves them (no detector); none: keep the threshold `filo evaluate` chose."""
+
+    def __post_init__(self) -> None:
+        if self.calibrate_fpr is not None and not 0.0 <= self.calibrate_fpr < 1.0:
+            raise FiloError(f"register.calibrate_fpr must lie in [0, 1), got {self.calibrate_fpr}")
 
     @property
     def gate(self) -> Gate:
