@@ -1,14 +1,10 @@
-"""The doctor tests reuse the data tests' local HTTP server."""
+"""Fixtures shared by several test folders: a Range-capable HTTP server on 127.0.0.1 (dataset host stand-in)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
 from http_server import RangeHTTPServer
 
 
