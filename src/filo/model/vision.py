@@ -58,6 +58,33 @@ class _BlockStates:
     """VV path after every dual block."""
 
 
+def _packed_qkv(attn: nn.MultiheadAttention, normed: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """q, k, v [B, heads, L, head_dim] of normalized tokens [B, L, width], from one packed projection."""
+    if not attn._qkv_same_embed_dim or not attn.batch_first:
+        raise ValueError("FiLo needs open_clip blocks with a packed, batch-first QKV projection")
+    batch, length, width = normed.shape
+    heads = attn.num_heads
+    qkv = F.linear(normed, attn.in_proj_weight, attn.in_proj_bias)
+    return qkv.view(batch, length, 3, heads, width // heads).permute(2, 0, 3, 1, 4).unbind(0)
+
+
+def _merge_heads(attn: nn.MultiheadAttention, out: torch.Tensor) -> torch.Tensor:
+    """Attention output [B, heads, L, head_dim] through the out projection: [B, L, width]."""
+    batch, heads, length, head_dim = out.shape
+    return attn.out_proj(out.transpose(1, 2).reshape(batch, length, heads * head_dim))
+
+
+def block_forward(block: ResidualAttentionBlock, x: torch.Tensor) -> torch.Tensor:
+    """`block(x)` for tokens [B, L, width], with its attention as one fused scaled-dot-product call.
+
+    Equal to the upstream block up to float rounding; in inference, torch's
+    `nn.MultiheadAttention` fast path materializes the L×L attention weights instead.
+    """
+    q, k, v = _packed_qkv(block.attn, block.ln_1(x))
+    x = x + block.ls_1(_merge_heads(block.attn, F.scaled_dot_product_attention(q, k, v)))
+    return x + block.ls_2(block.mlp(block.ln_2(x)))
+
+
 def dual_attention(block: ResidualAttentionBlock, normed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The block's own attention and its V-V attention (q = k = v) on the same normalized tokens [B, L, width].
 
@@ -65,15 +92,10 @@ def dual_attention(block: ResidualAttentionBlock, normed: torch.Tensor) -> tuple
     rounding, but the QKV projection is computed once (the V-V path reuses its V) and both
     attentions and out projections run as one batch of 2B.
     """
-    attn: nn.MultiheadAttention = block.attn
-    if not attn._qkv_same_embed_dim or not attn.batch_first:
-        raise ValueError("FiLo needs open_clip blocks with a packed, batch-first QKV projection")
-    batch, length, width = normed.shape
-    heads = attn.num_heads
-    qkv = F.linear(normed, attn.in_proj_weight, attn.in_proj_bias)
-    q, k, v = qkv.view(batch, length, 3, heads, width // heads).permute(2, 0, 3, 1, 4).unbind(0)
-    out = F.scaled_dot_product_attention(torch.cat([q, v]), torch.cat([k, v]), torch.cat([v, v]))
-    out = attn.out_proj(out.transpose(1, 2).reshape(2 * batch, length, width))
+    q, k, v = _packed_qkv(block.attn, normed)
+    out = _merge_heads(block.attn, F.scaled_dot_product_attention(torch.cat([q, v]), torch.cat([k, v]),
+                                                                  torch.cat([v, v])))
+    batch = normed.shape[0]
     return out[:batch], out[batch:]
 
 
@@ -143,7 +165,7 @@ class VisionFeatureExtractor(nn.Module):
         x_vv = None
         for index, block in enumerate(self.visual.transformer.resblocks, start=1):
             if index < self.vv_start:
-                x = block(x)
+                x = block_forward(block, x)
             else:
                 if x_vv is None:
                     x_vv = x
