@@ -8,6 +8,7 @@ import torch
 from filo.data.manifest import read_manifest
 from filo.data.torch_dataset import AnomalyDataset
 from filo.descriptions import load_descriptions
+from filo.errors import FiloError
 from filo.model.config import FiLoConfig
 from filo.model.filo import FiLo
 from filo.training import TrainParams, train
@@ -60,6 +61,26 @@ def test_both_losses_go_down(tiny_data, tmp_path):
         losses = [record["loss"] for record in history if record["phase"] == phase]
         assert len(losses) == 3
         assert losses == sorted(losses, reverse=True) and losses[-1] < losses[0], (phase, losses)
+
+
+def test_max_steps_per_epoch_stops_each_epoch_early(model_and_data, monkeypatch):
+    model, dataset = model_and_data
+    phase = training_phases(TrainParams())[0]
+    groups = phase.param_groups(model)
+    train_only(model, trained_parameters(groups))
+    steps = []
+
+    def counting_loss(model, batch, device):
+        steps.append(list(batch["image_path"]))
+        return phase.loss(model, batch, device)
+
+    settings = EpochSettings(device=torch.device("cpu"), batch_size=1, seed=0, progress=False)
+    model.train()
+    run_epoch(model, dataset, make_optimizer(groups, TrainParams()), counting_loss, data_epoch=0, label="capped",
+              settings=settings, max_steps=2)
+    assert len(steps) == 2 < len(dataset)
+    with pytest.raises(FiloError, match="max_steps_per_epoch must be >= 1"):
+        TrainParams(max_steps_per_epoch=0)
 
 
 @pytest.mark.parametrize("amp", [False, True])

@@ -66,6 +66,8 @@ def test_a_training_run_logs_params_losses_rates_hashes_and_the_checkpoint(store
     for phase in ("prompt", "adapter"):
         logged = client.get_metric_history(run.info.run_id, f"{phase}/loss")
         assert [(m.step, m.value) for m in logged] == [(1, pytest.approx(history[(phase, 1)]))]
+        seconds = client.get_metric_history(run.info.run_id, f"{phase}/epoch_seconds")
+        assert [m.step for m in seconds] == [1] and 0 < seconds[0].value < result.train_s
     assert run.data.metrics["prompt/lr/prompt"] == pytest.approx(1e-3)
     assert run.data.metrics["prompt/lr/heads"] == pytest.approx(1e-4)
     assert run.data.metrics["adapter/lr/adapter"] == pytest.approx(1e-5)

@@ -38,8 +38,9 @@ def run_epoch(
     label: str,
     settings: EpochSettings,
     recovery_hint: str = "",
+    max_steps: int | None = None,
 ) -> float:
-    """Train `model` for one pass over `dataset`; returns the mean batch loss.
+    """Train `model` for one pass over `dataset` (its first `max_steps` batches when given); returns the mean batch loss.
 
     `data_epoch` selects the batch order and augmentation draws (the same number always
     gives the same batches). A non-finite loss raises FiloError naming `label` (phase and
@@ -48,6 +49,8 @@ def run_epoch(
     """
     dataset.set_epoch(data_epoch)
     batches = category_batches(dataset.rows, settings.batch_size, seed=settings.seed, epoch=data_epoch)
+    if max_steps is not None:
+        batches = batches[:max_steps]
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_sampler=batches,

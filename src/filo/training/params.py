@@ -67,6 +67,9 @@ class TrainParams:
     mosaic_label: str = "authors"
     """Label of a mosaic: 'authors' (the indexed image's, as their dataset keeps it) or 'mosaic'
     (anomalous when any tile is; only phase 2 reads labels)."""
+    max_steps_per_epoch: int | None = None
+    """Stop every epoch after this many steps (None: a full pass over the split, as the authors train);
+    for rehearsals and smoke runs at full model size."""
     amp: bool = False
     """bf16 autocast on the training device (CUDA or CPU), a speed option; the authors train in fp32."""
     deterministic: bool = True
@@ -99,6 +102,8 @@ class TrainParams:
             problems.append("learning rates must be >= 0 and temperature > 0")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             problems.append(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
+        if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
+            problems.append(f"max_steps_per_epoch must be >= 1 (or null for full epochs), got {self.max_steps_per_epoch}")
         if self.aug_rate is not None and not 0.0 <= self.aug_rate <= 1.0:
             problems.append(f"aug_rate must lie in [0, 1] (or be null for the automatic rule), got {self.aug_rate}")
         if self.dice_reduction not in DICE_REDUCTIONS:

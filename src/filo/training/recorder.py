@@ -37,13 +37,14 @@ class TrainingRecorder:
                 mlflow.log_params(flatten_params(params))
             yield self
 
-    def log_epoch(self, phase: str, epoch: int, loss: float, optimizer: torch.optim.Optimizer) -> None:
-        """Log an epoch's mean loss and the learning rate of each parameter group."""
+    def log_epoch(self, phase: str, epoch: int, loss: float, optimizer: torch.optim.Optimizer, *,
+                  seconds: float) -> None:
+        """Log an epoch's mean loss, its wall time (`<phase>/epoch_seconds`) and each parameter group's learning rate."""
         if not self.enabled:
             return
         import mlflow  # heavy: only when tracking is on
 
-        metrics = {f"{phase}/loss": loss}
+        metrics = {f"{phase}/loss": loss, f"{phase}/epoch_seconds": seconds}
         metrics.update({f"{phase}/lr/{group['name']}": group["lr"] for group in optimizer.param_groups})
         mlflow.log_metrics(metrics, step=epoch)
 

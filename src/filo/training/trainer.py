@@ -209,12 +209,14 @@ def _run_phases(model: FiLo, dataset: AnomalyDataset, settings: EpochSettings, p
             optimizer.load_state_dict(state.optimizer)
         model.train()
         for epoch in range(first_epoch, phase.epochs):
+            epoch_started = time.perf_counter()
             loss = run_epoch(model, dataset, optimizer, phase.loss, data_epoch=data_epoch_offset + epoch,
                              label=f"{phase.name} epoch {epoch + 1}/{phase.epochs}", settings=settings,
-                             recovery_hint=_recovery_hint(state_path))
-            logger.info("%s epoch %d/%d: loss %.4f", phase.name, epoch + 1, phase.epochs, loss)
+                             recovery_hint=_recovery_hint(state_path), max_steps=params.max_steps_per_epoch)
+            seconds = time.perf_counter() - epoch_started
+            logger.info("%s epoch %d/%d: loss %.4f (%.1f s)", phase.name, epoch + 1, phase.epochs, loss, seconds)
             history.append({"phase": phase.name, "epoch": epoch + 1, "loss": loss})
-            recorder.log_epoch(phase.name, epoch + 1, loss, optimizer)
+            recorder.log_epoch(phase.name, epoch + 1, loss, optimizer, seconds=seconds)
             save_training_state(TrainingState(
                 fingerprint=fingerprint, phase=phase.name, epochs_done=epoch + 1,
                 model=model.trainable_state_dict(), optimizer=optimizer.state_dict(),
