@@ -73,6 +73,8 @@ class Stage:
     """Outs kept out of the DVC cache and not deleted before a run (a dataset download resumes)."""
     network: bool = False
     """The stage may reach the network (dataset download, LLM): the Prefect flow retries it."""
+    after: tuple[str, ...] = ()
+    """Outputs of earlier stages this one runs after without reading them (DVC deps not on its command line)."""
 
     def argv(self, root: Path | None = None, params_file: str | Path = PARAMS_FILE) -> list[str]:
         """The command line after `filo`, with paths under `root` when given (the Prefect flow's run folder)."""
@@ -92,14 +94,20 @@ class Stage:
         return root / value
 
 
+PREFLIGHT = "results/preflight.json"
+"""The record of a passed preflight (`filo doctor`): the stages that start the work run after it."""
+
+
 def pipeline_stages() -> list[Stage]:
     """Every stage of the pipeline, in an order that runs each after its inputs."""
-    stages: list[Stage] = []
+    stages: list[Stage] = [Stage(
+        "preflight", ("doctor",), "filo.stages.doctor", (Arg("--out", PREFLIGHT, "out"),),
+        ("data", "detector", "train", "doctor"))]
     for layout in LAYOUTS:
         stages.append(Stage(
             f"dataset_{layout}", ("data", "prepare"), "filo.stages.data",
             (Arg("--layout", layout, "option"), Arg("--out", f"data/datasets/{layout}", "out")),
-            ("data",), uncached_outs=True, network=True))
+            ("data",), uncached_outs=True, network=True, after=(PREFLIGHT,)))
         stages.append(Stage(
             f"index_{layout}", ("data", "index"), "filo.stages.data",
             (Arg("--layout", layout, "option"), Arg("--root", f"data/datasets/{layout}", "dep"),
@@ -111,7 +119,7 @@ def pipeline_stages() -> list[Stage]:
              Arg("--out", f"data/descriptions/{layout}.json", "out")),
             ("describe",), network=True))
     stages.append(Stage("detector", ("boxes-detector",), "filo.stages.boxes",
-                        (Arg("--out", "models/detector", "out"),), ("detector",)))
+                        (Arg("--out", "models/detector", "out"),), ("detector",), after=(PREFLIGHT,)))
     for layout in LAYOUTS:
         stages.append(Stage(
             f"boxes_{layout}", ("boxes",), "filo.stages.boxes",
@@ -169,7 +177,7 @@ def dvc_stage(stage: Stage) -> dict:
     """The stage as a dvc.yaml entry (paths relative to the profile folder, code under ${code_root})."""
     definition: dict = {"cmd": " ".join(["filo", *stage.argv()])}
     deps = [f"{CODE_ROOT}/{path}" for path in code_dependencies(stage)]
-    deps += stage.paths("dep")
+    deps += stage.paths("dep") + list(stage.after)
     definition["deps"] = list(dict.fromkeys(deps))
     definition["params"] = list(stage.sections)
     outs: list = []

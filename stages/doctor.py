@@ -1,39 +1,43 @@
-"""`filo doctor`: preflight of a paper-profile run; lists each missing input and how to obtain it.
+"""`filo doctor`: preflight of a profile's run; lists each missing input and how to obtain it.
 
-Exits 1 when the run cannot succeed, 0 when every input is in place. The checks and their
-defaults live in `filo.doctor.DoctorSettings`; this module only parses the command line.
+The pipeline's first stage (`--out`: the record of a passed preflight) and a command to
+type before a paper run. Fails (exit 2) when the run cannot succeed, exit 0 when every
+input is in place. The checks live in `filo.doctor`, their strictness in its settings
+(params section `doctor`); this module only parses the command line.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-from pathlib import Path
+
+from filo.doctor import DEFAULT_PARAMS, DoctorSettings, exit_code, format_report
+from filo.settings import InputPath, OutputPath, add_settings_arguments, settings_from_args
 
 
 def run(args: argparse.Namespace) -> int:
-    """CLI entry: run the checks, print the report, exit 1 on a blocking problem."""
-    from filo.doctor import DoctorSettings, exit_code, format_report, run_doctor
+    """CLI entry: run the checks and print the report; with --out, record a passed preflight there."""
+    from filo.doctor import preflight_stage, run_doctor
 
-    fields = {field.name for field in dataclasses.fields(DoctorSettings)}
-    given = {key: value for key, value in vars(args).items() if key in fields and value is not None}
-    findings = run_doctor(DoctorSettings(**given))
+    settings = settings_from_args(args, DoctorSettings)
+    if args.out is not None:
+        preflight_stage(args.params, settings, args.out)
+        return 0
+    findings = run_doctor(args.params, settings)
     print(format_report(findings))
     return exit_code(findings)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `doctor` subcommand (unset options keep DoctorSettings' defaults)."""
+    """Add the `doctor` subcommand (settings: params section `doctor`, every field also a flag)."""
     parser = subparsers.add_parser(
         "doctor",
-        help="check, before a paper run, that every input is in place; say how to get what is missing",
+        help="check, before a run, that every input is in place; say how to get what is missing",
         description=__doc__.split("\n\n", 1)[1],
     )
-    parser.add_argument("--params", type=Path, help="the profile's params file (default: profiles/paper/params.yaml)")
-    parser.add_argument("--data-root", type=Path, help="dataset root of `filo data download` (default: data/raw)")
-    parser.add_argument("--headroom-gib", type=float, help="free space needed beyond the datasets (default: 10)")
-    parser.add_argument("--allow-cpu", action="store_true", default=None, help="accept a machine without a CUDA GPU")
-    parser.add_argument("--cost-table", type=Path, help="JSON cost table (default: benchmarks/paper_cost.json)")
-    parser.add_argument("--url-timeout-s", type=float, help="seconds to wait for a URL (default: 10)")
+    parser.add_argument("--params", type=InputPath, metavar="FILE", default=InputPath(DEFAULT_PARAMS),
+                        help="the profile's params file (default: profiles/paper/params.yaml); its sections "
+                        "data, detector and train say what the run needs, doctor how strict to be")
+    parser.add_argument("--out", type=OutputPath,
+                        help="as a pipeline stage: write the record of a passed preflight here (JSON)")
+    add_settings_arguments(parser.add_argument_group("preflight settings (params section `doctor`)"), DoctorSettings)
     parser.set_defaults(func=run)
-

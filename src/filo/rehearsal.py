@@ -11,7 +11,9 @@ Everything a paper-profile run reads, made locally so the run can be rehearsed o
   127.0.0.1 that serves them to `filo data download --url --sha256`.
 
 `make_rehearsal_inputs` makes all of it under one folder; the shapes are settings so
-tests can make the same thing small.
+tests can make the same thing small. `rehearsal_params` turns the paper profile's params
+into the rehearsal's: the same settings, pointed at these inputs, shrunk only in epochs.
+The run itself is `filo.pipelines.rehearsal`.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ class RehearsalSettings:
     """Synthetic categories per dataset layout."""
     image_size: int = 128
     n_train_good: int = 2
-    n_test_good: int = 2
+    n_test_good: dict = field(default_factory=lambda: {"mvtec": 2, "visa": 6})
+    """Normal test images per category, per layout: unequal test sets let the rehearsal tell a
+    stage's fixed cost from its cost per image (two stages, two sizes)."""
     n_test_per_defect: int = 1
 
 
@@ -107,7 +111,8 @@ def make_archives(out_dir: Path, settings: RehearsalSettings) -> dict[str, Path]
     for offset, (name, categories) in enumerate(sorted(settings.categories.items())):
         dataset = generate_dataset(
             name, out_dir / "datasets" / name, seed=settings.seed + offset, categories=categories,
-            image_size=settings.image_size, n_train_good=settings.n_train_good, n_test_good=settings.n_test_good,
+            image_size=settings.image_size, n_train_good=settings.n_train_good,
+            n_test_good=settings.n_test_good[name],
             n_test_per_defect=settings.n_test_per_defect,
         )
         archives[name] = pack_archive(dataset, out_dir / "archives" / get_source(name).archive_name)
@@ -126,6 +131,47 @@ def make_rehearsal_inputs(out_dir: str | Path, settings: RehearsalSettings | Non
     archives = make_archives(out_dir, settings)
     return RehearsalInputs(clip, checkpoint, text_encoder, archives,
                            {name: sha256_file(path) for name, path in archives.items()})
+
+
+def rehearsal_params(paper: dict, inputs: RehearsalInputs, base_url: str, code_root: Path, *,
+                     steps_per_epoch: int = 2, overrides: dict | None = None) -> dict:
+    """The paper profile's params document `paper`, pointed at the rehearsal's inputs and shrunk in training only.
+
+    Datasets are downloaded from `base_url` (`serve_folder` of the archives) with their
+    SHA-256; the detector and CLIP are the random ones of `inputs`, loaded as local files
+    tagged `openai` (QuickGELU and OpenAI's preprocessing, as a real local copy of OpenAI's
+    weights is); training runs one epoch per phase of `steps_per_epoch` steps. The
+    preflight accepts the CPU and reads no cost table (the rehearsal is what measures it).
+    Every other setting is the paper profile's; `overrides` (sections of params, merged
+    key by key) change more, e.g. a tiny model for tests.
+    """
+    import copy
+
+    params = copy.deepcopy(paper)
+    params["code_root"] = str(code_root)
+    params["doctor"] = {**params.get("doctor", {}), "allow_cpu": True, "headroom_gib": 1.0, "cost_table": None}
+    params["data"] = {**params.get("data", {}), "source": "download",
+                      "urls": {name: f"{base_url}/{path.name}" for name, path in inputs.archives.items()},
+                      "sha256": dict(inputs.sha256)}
+    describe = params.setdefault("describe", {})
+    if "cache_dir" in describe:
+        describe["cache_dir"] = str((code_root / "profiles" / "paper" / describe["cache_dir"]).resolve())
+    params["detector"] = {**params.get("detector", {}), "checkpoint": str(inputs.detector_checkpoint),
+                          "text_encoder": str(inputs.text_encoder)}
+    train = params.setdefault("train", {})
+    train.update(epochs=1, adapter_epochs=1, max_steps_per_epoch=steps_per_epoch)
+    train["model_overrides"] = {**train.get("model_overrides", {}), "clip_pretrained": str(inputs.clip_checkpoint),
+                                "clip_weights_tag": "openai"}
+    return _merged(params, overrides or {})
+
+
+def _merged(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` merged into it, nested mappings key by key."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        merged[key] = _merged(merged[key], value) if isinstance(value, dict) and isinstance(
+            merged.get(key), dict) else value
+    return merged
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

@@ -86,7 +86,7 @@ def _write(path: Path, params: dict) -> None:
 
 
 def _settings(**overrides) -> DoctorSettings:
-    values = {"params": Path("params.yaml"), "cost_table": Path("cost.json"), "headroom_gib": 0.0, **overrides}
+    values = {"cost_table": "cost.json", "headroom_gib": 0.0, **overrides}
     return DoctorSettings(**values)
 
 
@@ -110,7 +110,7 @@ def test_fresh_checkout_lists_everything_missing_and_exits_1(tmp_path, monkeypat
 
 
 def test_complete_setup_passes(complete):
-    findings = run_doctor(_settings())
+    findings = run_doctor("params.yaml", _settings())
     assert [f"{f.check}: {f.detail}" for f in findings if not f.ok] == []
     checks = _by_check(findings)
     assert "extracted at data/datasets/mvtec" in checks["dataset mvtec"].detail
@@ -122,7 +122,7 @@ def test_complete_setup_passes(complete):
 
 def test_wrong_archive_is_reported_with_both_hashes(complete, archives, tmp_path):
     (tmp_path / "data" / "datasets" / ARCHIVES["visa"]).write_bytes(b"half a download")
-    finding = _by_check(run_doctor(_settings()))["dataset visa"]
+    finding = _by_check(run_doctor("params.yaml", _settings()))["dataset visa"]
     assert not finding.ok and finding.blocking
     assert hashlib.sha256(b"half a download").hexdigest() in finding.detail and _sha(archives["visa"]) in finding.detail
 
@@ -131,11 +131,11 @@ def test_reachable_url_is_enough_for_a_dataset(complete, tmp_path, http_server):
     (tmp_path / "data" / "datasets" / ARCHIVES["visa"]).unlink()
     complete["data"]["urls"] = {"visa": http_server.add("visa.tar", b"x" * 1000)}
     _write(tmp_path / "params.yaml", complete)
-    finding = _by_check(run_doctor(_settings()))["dataset visa"]
+    finding = _by_check(run_doctor("params.yaml", _settings()))["dataset visa"]
     assert finding.ok and "is reachable" in finding.detail
     complete["data"]["urls"] = {"visa": http_server.base_url + "/nothing-here.tar"}
     _write(tmp_path / "params.yaml", complete)
-    finding = _by_check(run_doctor(_settings()))["dataset visa"]
+    finding = _by_check(run_doctor("params.yaml", _settings()))["dataset visa"]
     assert not finding.ok and "HTTP 404" in finding.detail and "--archive FILE" in finding.fix
 
 
@@ -146,7 +146,7 @@ def test_detector_checkpoint_with_missing_keys_is_refused(complete, detector_dir
     torch.save({"model": {key: value for key, value in state.items() if key not in dropped}}, partial)
     complete["detector"]["checkpoint"] = str(partial)
     _write(tmp_path / "params.yaml", complete)
-    finding = _by_check(run_doctor(_settings()))["Grounding DINO checkpoint"]
+    finding = _by_check(run_doctor("params.yaml", _settings()))["Grounding DINO checkpoint"]
     assert not finding.ok and "3 missing" in finding.detail and dropped[0] in finding.detail
 
 
@@ -154,7 +154,7 @@ def test_broken_bert_folder_is_reported(complete, tmp_path):
     (tmp_path / "bert").mkdir()
     complete["detector"]["text_encoder"] = str(tmp_path / "bert")
     _write(tmp_path / "params.yaml", complete)
-    checks = _by_check(run_doctor(_settings()))
+    checks = _by_check(run_doctor("params.yaml", _settings()))
     assert not checks["BERT text encoder"].ok and "does not load" in checks["BERT text encoder"].detail
     assert not checks["Grounding DINO checkpoint"].ok
 
@@ -162,14 +162,46 @@ def test_broken_bert_folder_is_reported(complete, tmp_path):
 def test_local_clip_without_its_tag_is_refused(complete, tmp_path):
     del complete["train"]["model_overrides"]["clip_weights_tag"]
     _write(tmp_path / "params.yaml", complete)
-    finding = _by_check(run_doctor(_settings()))[f"CLIP weights {TINY_CLIP_NAME}"]
+    finding = _by_check(run_doctor("params.yaml", _settings()))[f"CLIP weights {TINY_CLIP_NAME}"]
     assert not finding.ok and "say which open_clip tag" in finding.detail
 
 
 def test_cpu_only_blocks_unless_allowed_and_disk_space_is_checked(complete, monkeypatch):
     monkeypatch.setattr("filo.doctor.cuda_status", lambda: None)
-    assert not _by_check(run_doctor(_settings()))["GPU"].ok
-    findings = run_doctor(_settings(allow_cpu=True))
+    assert not _by_check(run_doctor("params.yaml", _settings()))["GPU"].ok
+    findings = run_doctor("params.yaml", _settings(allow_cpu=True))
     assert exit_code(findings) == 0 and not _by_check(findings)["GPU"].blocking
-    findings = run_doctor(_settings(allow_cpu=True, headroom_gib=1e9))
+    findings = run_doctor("params.yaml", _settings(allow_cpu=True, headroom_gib=1e9))
     assert exit_code(findings) == 1 and "free" in _by_check(findings)["disk space"].fix
+
+
+def test_the_demo_preflight_passes_and_records_the_same_bytes_on_any_machine(tmp_path, monkeypatch, capsys):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    records = []
+    for gpu in (None, ("Fake GPU", True)):
+        monkeypatch.setattr("filo.doctor.cuda_status", lambda gpu=gpu: gpu)
+        assert main(["doctor", "--params", "params.yaml", "--out", "results/preflight.json"]) == 0
+        records.append((tmp_path / "results" / "preflight.json").read_bytes())
+    assert records[0] == records[1]
+    record = json.loads(records[0])
+    assert record["ready"] is True
+    assert record["checked"] == ["dataset mvtec", "dataset visa", "Grounding DINO", "CLIP weights filo-tiny"]
+    assert "ready: every input of the run is in place" in capsys.readouterr().out
+
+
+def test_a_failed_preflight_stops_the_pipeline_and_writes_nothing(tmp_path, monkeypatch, offline, capsys):
+    shutil.copy(REPO / "profiles" / "paper" / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["doctor", "--params", "params.yaml", "--out", "results/preflight.json"]) == 2
+    captured = capsys.readouterr()
+    assert "[MISSING] Grounding DINO checkpoint:" in captured.out
+    assert "preflight failed (dataset mvtec, dataset visa," in captured.err and "nothing was written" in captured.err
+    assert not (tmp_path / "results").exists()
+
+
+def test_expected_duration_sums_the_cost_table(complete, tmp_path):
+    (tmp_path / "cost.json").write_text(json.dumps({"measured_on": "test", "stages": {
+        "train": {"seconds": 1800.0}, "evaluate": {"seconds_per_image": 2.0, "images": 900}}}))
+    finding = _by_check(run_doctor("params.yaml", _settings()))["expected duration"]
+    assert finding.ok and finding.detail.startswith("1.0 h as measured on test")

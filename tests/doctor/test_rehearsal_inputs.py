@@ -18,7 +18,7 @@ def test_rehearsal_inputs_download_and_pass_the_doctor(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("filo.doctor.cuda_status", lambda: ("Fake GPU", True))
     settings = RehearsalSettings(clip_name="filo-tiny", bert=dict(TINY_BERT), bert_vocab_size=None,
-                                 image_size=32, n_train_good=1, n_test_good=1)
+                                 image_size=32, n_train_good=1, n_test_good={"mvtec": 1, "visa": 1})
     inputs = make_rehearsal_inputs(tmp_path / "rehearsal", settings)
     assert sorted(inputs.archives) == ["mvtec", "visa"]
     state = torch.load(inputs.detector_checkpoint, weights_only=True)["model"]
@@ -35,6 +35,6 @@ def test_rehearsal_inputs_download_and_pass_the_doctor(tmp_path, monkeypatch):
             "clip_pretrained": str(inputs.clip_checkpoint), "clip_weights_tag": "custom"}},
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    findings = run_doctor(DoctorSettings(params=tmp_path / "params.yaml", headroom_gib=0.0, cost_table=None))
+    findings = run_doctor(tmp_path / "params.yaml", DoctorSettings(headroom_gib=0.0))
     problems = [f"{f.check}: {f.detail}" for f in findings if not f.ok and f.blocking]
     assert problems == [] and exit_code(findings) == 0

@@ -13,6 +13,7 @@ from filo.pipelines.dag import dvc_yaml_text, pipeline_stages
 from filo.pipelines.imports import module_closure, repository_paths
 
 from filo.cli import build_parser
+from filo.doctor import checked_settings
 from filo.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,8 +24,11 @@ UPSTREAM_COMMANDS = {("data", "prepare"), ("data", "index"), ("describe",), ("bo
 def _settings_classes(module_name: str) -> list[type]:
     """The settings dataclasses (those with a SECTION) a stage's CLI module uses."""
     module = importlib.import_module(module_name)
-    return [value for value in vars(module).values()
-            if isinstance(value, type) and dataclasses.is_dataclass(value) and hasattr(value, "SECTION")]
+    classes = [value for value in vars(module).values()
+               if isinstance(value, type) and dataclasses.is_dataclass(value) and hasattr(value, "SECTION")]
+    if module_name == "filo.stages.doctor":  # the preflight checks the inputs the other stages' sections name
+        classes += checked_settings()
+    return classes
 
 
 def test_the_committed_dvc_yaml_is_the_generated_one():

@@ -56,10 +56,19 @@ def test_demo_pipeline_runs_reruns_nothing_and_tracks_parameters_and_code(pipeli
     params["evaluate"]["box_lambda"] = 0.7
     (work / "params.yaml").write_text(yaml.safe_dump(params))
 
+    with (work / "src" / "filo" / "doctor.py").open("a") as handle:
+        handle.write("\n# an edit of the preflight\n")
+    status = _run(["dvc", "status", "--json"], work, env)
+    assert set(json.loads(status.stdout)) == {"preflight"}
+    rerun = _run(["dvc", "repro"], work, env)  # the preflight passes again with the same record: nothing else runs
+    assert rerun.returncode == 0, rerun.stdout[-4000:] + rerun.stderr[-4000:]
+    assert "Running stage 'preflight'" in rerun.stdout and "Running stage 'dataset_mvtec'" not in rerun.stdout
+    assert "Data and pipelines are up to date" in _run(["dvc", "status"], work, env).stdout
+
     with (work / "src" / "filo" / "model" / "maps.py").open("a") as handle:
         handle.write("\n# an edit of the method\n")
     status = _run(["dvc", "status", "--json"], work, env)
-    assert set(json.loads(status.stdout)) == DOWNSTREAM_OF_THE_MODEL
+    assert set(json.loads(status.stdout)) == DOWNSTREAM_OF_THE_MODEL | {"preflight"}  # the preflight checks the CLIP
 
 
 def _assert_versions_lead_back_to_their_datasets(work: Path) -> None:

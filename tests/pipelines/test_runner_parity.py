@@ -11,6 +11,7 @@ from conftest import run_command, scratch_repository
 pytestmark = pytest.mark.slow
 
 ARTIFACTS = [
+    "results/preflight.json",
     *(f"data/manifests/{layout}.parquet" for layout in ("mvtec", "visa")),
     *(f"data/descriptions/{layout}.json" for layout in ("mvtec", "visa")),
     *(f"data/boxes/{layout}.parquet" for layout in ("mvtec", "visa")),
