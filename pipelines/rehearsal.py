@@ -87,19 +87,32 @@ class StageCost:
     method: str
 
 
+MEASURED_RUN = (
+    "import os, subprocess, sys\n"
+    "process = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(process.pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+"""Runs a command and writes the peak RSS (KiB) of its largest process. It runs as a fresh small
+interpreter because on Linux a child's ru_maxrss starts from the memory of the process that
+spawned it (the high-water mark is carried through exec): measured from the rehearsal itself,
+every stage would weigh at least what making the inputs once held."""
+
+
 def run_measured(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[float, float]:
     """Run `argv` to completion; (wall seconds, peak RSS MiB of its largest process). Raises with the log's tail."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    rss_file = log.with_suffix(".maxrss")
     with log.open("wb") as handle:
         started = time.perf_counter()
-        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
+        completed = subprocess.run([sys.executable, "-c", MEASURED_RUN, str(rss_file), *argv], cwd=cwd, env=env,
+                                   stdout=handle, stderr=subprocess.STDOUT, check=False)
         wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
+    if completed.returncode != 0:
         tail = log.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"{' '.join(argv)} failed with exit code {process.returncode} (log {log}):\n{tail}")
-    return wall, usage.ru_maxrss / 1024
+        raise RuntimeError(f"{' '.join(argv)} failed with exit code {completed.returncode} (log {log}):\n{tail}")
+    return wall, int(rss_file.read_text()) / 1024
 
 
 def make_profile(work: Path, params: dict) -> Path:

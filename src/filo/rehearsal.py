@@ -179,11 +179,21 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A server that ignores clients hanging up mid-file (a probe that reads only the headers)."""
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 @contextlib.contextmanager
 def serve_folder(folder: Path) -> Iterator[str]:
     """Serve the files of `folder` over HTTP on 127.0.0.1 while the block runs; yields the base URL."""
     handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="rehearsal-http", daemon=True)
     thread.start()
     try:
