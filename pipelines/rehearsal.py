@@ -126,7 +126,7 @@ def make_profile(work: Path, params: dict) -> Path:
 
 
 def stage_images(profile: Path) -> dict[str, int]:
-    """Images each stage processes, read from the manifests the run wrote."""
+    """Images each stage processes, read from the manifests the run wrote (train: its source's test images)."""
     manifests = {layout: pd.read_parquet(profile / "data" / "manifests" / f"{layout}.parquet") for layout in LAYOUTS}
     test = {layout: int((m["split"] == "test").sum()) for layout, m in manifests.items()}
     good = {layout: int(((m["split"] == "test") & (m["label"] == 0)).sum()) for layout, m in manifests.items()}
@@ -271,6 +271,12 @@ def rehearse(work: Path, settings=None, *, steps_per_epoch: int = 2, overrides: 
                                      work / "logs" / f"{stage.name}.log")
             runs[stage.name] = StageRun(stage.name, wall, rss, 0)
             print(f"{stage.name:<24} {wall:8.1f} s  {rss:8.0f} MiB", flush=True)
+    return summarize(profile, runs, settings, steps_per_epoch=steps_per_epoch, inputs_s=made_s, env=env)
+
+
+def summarize(profile: Path, runs: dict[str, StageRun], settings, *, steps_per_epoch: int, inputs_s: float,
+              env: dict[str, str] | None = None) -> dict:
+    """The cost document of a finished rehearsal in `profile` whose stages took `runs` (see COST_METHOD)."""
     status = subprocess.run([_tool("dvc"), "status"], cwd=profile, env=env, capture_output=True, text=True,
                             check=False)
     for name, count in stage_images(profile).items():
@@ -278,15 +284,17 @@ def rehearse(work: Path, settings=None, *, steps_per_epoch: int = 2, overrides: 
     train_runs = [f"train_{direction_key(*d)}" for d in DIRECTIONS]
     train_epochs = {name: epoch_seconds(profile, f"filo_{name.removeprefix('train_')}") for name in train_runs}
     steps = {name: min(steps_per_epoch, runs[name].images) for name in train_runs}
+    for name in train_runs:  # what training processed: one epoch of each phase, batch size 1
+        runs[name].images = 2 * steps[name]
+    paper = yaml.safe_load(PAPER_PARAMS.read_text(encoding="utf-8"))
     costs = extrapolate(runs, train_epochs, steps, {key: paper["train"][key] for key in ("epochs", "adapter_epochs")})
     registered = registered_versions(profile, json.loads((profile / "results" / "registration.json").read_text()))
     return {
         "measured_on": machine(),
         "method": COST_METHOD,
         "rehearsal": {"settings": asdict(settings), "steps_per_epoch": steps_per_epoch,
-                      "inputs_s": round(made_s, 1), "stages_s": round(sum(r.wall_s for r in runs.values()), 1),
-                      "registered": registered,
-                      "dvc_status": status.stdout.strip()},
+                      "inputs_s": round(inputs_s, 1), "stages_s": round(sum(r.wall_s for r in runs.values()), 1),
+                      "registered": registered, "dvc_status": status.stdout.strip()},
         "not_extrapolated": {name: asdict(run) for name, run in runs.items() if name.startswith("dataset_")},
         "stages": {name: asdict(cost) for name, cost in costs.items()},
         "total_seconds": sum(cost.seconds for cost in costs.values()),

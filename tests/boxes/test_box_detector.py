@@ -126,3 +126,15 @@ def test_long_key_lists_are_shortened_in_the_warning(caplog):
     assert len(report.missing) == 80
     message = caplog.records[0].getMessage()
     assert "80 missing keys [0.bias, 0.weight" in message and "... 55 more (see debug log)" in message
+
+
+def test_too_small_images_for_swin_t_ogc_say_which_setting_to_raise(tmp_path):
+    """Swin-T OGC picks 900 queries among its encoder tokens: a 64-pixel image has about 110 of them."""
+    from filo.boxes.detector import GroundingDetector, build_model
+    from filo.boxes.tiny import TEXT_ENCODER_DIR, make_tiny_detector
+
+    text_encoder = make_tiny_detector(tmp_path / "tiny") / TEXT_ENCODER_DIR
+    torch.manual_seed(0)
+    detector = GroundingDetector(build_model("GroundingDINO_SwinT_OGC", str(text_encoder), "cpu"), "cpu")
+    with pytest.raises(FiloError, match=r"64x64-pixel images than its 900 queries: raise boxes.rules.image_size"):
+        detector.predict(torch.zeros(1, 3, 64, 64), "a photo of a thing .")

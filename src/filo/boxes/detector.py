@@ -31,6 +31,8 @@ MAX_LOGGED_KEYS = 25
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_IMAGE_SIDE = 1333
+TOO_FEW_TOKENS = "selected index k out of range"
+"""torch's topk error when Grounding DINO picks its queries among fewer encoder tokens (too small an image)."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,18 @@ class GroundingDetector:
 
         `images` is a (B, 3, H, W) batch of equally sized normalized images, all with `caption`.
         """
-        with torch.no_grad():
-            outputs = self.model(images.to(self.device), captions=[caption] * images.shape[0])
+        try:
+            with torch.no_grad():
+                outputs = self.model(images.to(self.device), captions=[caption] * images.shape[0])
+        except RuntimeError as error:
+            if TOO_FEW_TOKENS not in str(error):
+                raise
+            queries = getattr(self.model, "num_queries", "its")
+            raise FiloError(
+                f"Grounding DINO found fewer encoder tokens in {images.shape[-2]}x{images.shape[-1]}-pixel images "
+                f"than its {queries} queries: raise boxes.rules.image_size, the shorter side images are resized "
+                "to (the paper profile's 518 suits Swin-T OGC, which needs about 210 or more)"
+            ) from error
         probs = outputs["pred_logits"].float().sigmoid().cpu().numpy()
         boxes = outputs["pred_boxes"].float().cpu().numpy()
         return probs, boxes
