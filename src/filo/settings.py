@@ -45,7 +45,6 @@ __all__ = [
     "settings_from_args",
     "settings_from_mapping",
     "settings_overrides",
-    "settings_to_dict",
 ]
 
 
@@ -199,21 +198,6 @@ def load_settings(
             raise FiloError(f"{source} must be a mapping, found {section!r}")
         values = dict(section)
     return settings_from_mapping(cls, _merge(values, overrides or {}), source=source)
-
-
-def settings_to_dict(settings: Any) -> dict[str, Any]:
-    """Plain-YAML/JSON form of a settings object (tuples as lists, paths as strings)."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, (list, tuple)):
-            return [plain(item) for item in value]
-        if isinstance(value, dict):
-            return {key: plain(item) for key, item in value.items()}
-        if isinstance(value, Path):
-            return str(value)
-        return value
-
-    return plain(dataclasses.asdict(settings))
 
 
 def _flag(prefix: str, name: str) -> str:
