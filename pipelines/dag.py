@@ -100,9 +100,11 @@ PREFLIGHT = "results/preflight.json"
 
 def pipeline_stages() -> list[Stage]:
     """Every stage of the pipeline, in an order that runs each after its inputs."""
+    from filo.doctor import DoctorSettings, checked_settings
+
     stages: list[Stage] = [Stage(
         "preflight", ("doctor",), "filo.stages.doctor", (Arg("--out", PREFLIGHT, "out"),),
-        ("data", "detector", "train", "doctor"))]
+        tuple(cls.SECTION for cls in (*checked_settings(), DoctorSettings)))]
     for layout in LAYOUTS:
         stages.append(Stage(
             f"dataset_{layout}", ("data", "prepare"), "filo.stages.data",

@@ -125,8 +125,9 @@ def make_profile(work: Path, params: dict) -> Path:
     return profile
 
 
-def stage_images(profile: Path) -> dict[str, int]:
-    """Images each stage processes, read from the manifests the run wrote (train: its source's test images)."""
+def stage_images(profile: Path, steps_per_epoch: int) -> dict[str, int]:
+    """Images each stage processed, from the manifests the run wrote (train: its steps of batch size 1,
+    one epoch of each phase capped at `steps_per_epoch`)."""
     manifests = {layout: pd.read_parquet(profile / "data" / "manifests" / f"{layout}.parquet") for layout in LAYOUTS}
     test = {layout: int((m["split"] == "test").sum()) for layout, m in manifests.items()}
     good = {layout: int(((m["split"] == "test") & (m["label"] == 0)).sum()) for layout, m in manifests.items()}
@@ -135,7 +136,7 @@ def stage_images(profile: Path) -> dict[str, int]:
         images[f"index_{layout}"] = len(manifests[layout])
         images[f"boxes_{layout}"] = test[layout]
     for source, target in DIRECTIONS:
-        images[f"train_{direction_key(source, target)}"] = test[source]
+        images[f"train_{direction_key(source, target)}"] = 2 * min(steps_per_epoch, test[source])
         images[f"evaluate_{direction_key(source, target)}"] = test[target]
     images["register"] = sum(good[target] for _, target in DIRECTIONS)
     return images
@@ -279,13 +280,11 @@ def summarize(profile: Path, runs: dict[str, StageRun], settings, *, steps_per_e
     """The cost document of a finished rehearsal in `profile` whose stages took `runs` (see COST_METHOD)."""
     status = subprocess.run([_tool("dvc"), "status"], cwd=profile, env=env, capture_output=True, text=True,
                             check=False)
-    for name, count in stage_images(profile).items():
+    for name, count in stage_images(profile, steps_per_epoch).items():
         runs[name].images = count
     train_runs = [f"train_{direction_key(*d)}" for d in DIRECTIONS]
     train_epochs = {name: epoch_seconds(profile, f"filo_{name.removeprefix('train_')}") for name in train_runs}
-    steps = {name: min(steps_per_epoch, runs[name].images) for name in train_runs}
-    for name in train_runs:  # what training processed: one epoch of each phase, batch size 1
-        runs[name].images = 2 * steps[name]
+    steps = {name: runs[name].images // 2 for name in train_runs}  # per phase
     paper = yaml.safe_load(PAPER_PARAMS.read_text(encoding="utf-8"))
     costs = extrapolate(runs, train_epochs, steps, {key: paper["train"][key] for key in ("epochs", "adapter_epochs")})
     registered = registered_versions(profile, json.loads((profile / "results" / "registration.json").read_text()))
