@@ -97,7 +97,8 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, help="keep datasets and the checkpoint here (default: temp dir)")
     parser.add_argument("--json", type=Path, help="write the result here")
     args = parser.parse_args()
-    params = TrainParams(epochs=args.epochs, adapter_epochs=args.adapter_epochs, batch_size=args.batch_size,
+    params = TrainParams(model_preset="tiny", epochs=args.epochs, adapter_epochs=args.adapter_epochs,
+                         batch_size=args.batch_size,
                          device="cpu", mlflow=False, progress=False)
     with tempfile.TemporaryDirectory() as temp:
         work_dir = args.work_dir or Path(temp)
