@@ -176,20 +176,19 @@ def extrapolate(runs: dict[str, StageRun], train_epochs: dict[str, dict[str, flo
             run.wall_s / run.images if run.images else None, fixed, per_image, full_images,
             fixed + per_image * full_images, method)
 
+    def add_line(pair: list[StageRun], full_images: list[int]) -> float:
+        """Two runs of one stage kind on unequal data: one cost per image, each run's own fixed part."""
+        _, per_image, how = line_through(*pair)
+        for run, full in zip(pair, full_images):
+            add(run, max(run.wall_s - per_image * run.images, 0.0), per_image, full, how)
+        return per_image
+
     for name in ("preflight", *(f"describe_{layout}" for layout in LAYOUTS), "detector"):
         add(runs[name], runs[name].wall_s, 0.0, 0, "fixed: does not scale with images")
-    pairs = {"index": FULL_IMAGES, "boxes": FULL_TEST_IMAGES}
-    for kind, full in pairs.items():
-        first, second = (runs[f"{kind}_{layout}"] for layout in LAYOUTS)
-        _, per_image, how = line_through(first, second)
-        for layout in LAYOUTS:
-            run = runs[f"{kind}_{layout}"]
-            add(run, max(run.wall_s - per_image * run.images, 0.0), per_image, full[layout], how)
-    evaluations = [runs[f"evaluate_{direction_key(*d)}"] for d in DIRECTIONS]
-    _, evaluate_per_image, how = line_through(*evaluations)
-    for (source, target), run in zip(DIRECTIONS, evaluations):
-        add(run, max(run.wall_s - evaluate_per_image * run.images, 0.0), evaluate_per_image,
-            FULL_TEST_IMAGES[target], how)
+    for kind, full in (("index", FULL_IMAGES), ("boxes", FULL_TEST_IMAGES)):
+        add_line([runs[f"{kind}_{layout}"] for layout in LAYOUTS], [full[layout] for layout in LAYOUTS])
+    evaluate_per_image = add_line([runs[f"evaluate_{direction_key(*d)}"] for d in DIRECTIONS],
+                                  [FULL_TEST_IMAGES[target] for _, target in DIRECTIONS])
     for source, target in DIRECTIONS:
         run = runs[f"train_{direction_key(source, target)}"]
         seconds = train_epochs[run.stage]
