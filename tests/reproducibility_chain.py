@@ -1,14 +1,13 @@
 """One shrunk synth → index → describe → tiny detector → boxes → train → evaluate chain, run as a script.
 
-``python reproducibility_chain.py THREADS`` runs the chain in the current working directory
-with ``torch.set_num_threads(THREADS)``, every path relative as in the DVC pipeline, and
-MLflow off. `tests/test_reproducibility.py` runs it in fresh processes under different
-folders and thread counts and compares the bytes of everything it wrote.
+``python reproducibility_chain.py`` runs the chain in the current working directory, every
+path relative as in the DVC pipeline, and MLflow off; its stages compute with
+``$FILO_NUM_THREADS`` threads (`filo.kernels`). `tests/test_reproducibility.py` runs it in
+fresh processes under different folders and thread counts and compares everything it wrote.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 # Smaller than the demo profile (one texture and one object category per side), its batch sizes.
@@ -19,12 +18,8 @@ TRAIN = {"model_preset": "tiny", "seed": 0, "epochs": 1, "adapter_epochs": 1, "b
 BOX_IMAGE_SIZE = 64
 
 
-def run_chain(threads: int) -> None:
+def run_chain() -> None:
     """Write data/, models/ and results/ under the current directory (train on mvtec, evaluate on visa)."""
-    import torch
-
-    torch.set_num_threads(threads)
-
     from filo.boxes.rules import BoxRules
     from filo.boxes.stage import BoxesSettings, extract_boxes_stage, prepare_detector
     from filo.data.index import index_dataset
@@ -51,4 +46,4 @@ def run_chain(threads: int) -> None:
              settings=EvaluationSettings(device="cpu", batch_size=8, gallery_size=2, experiment=None))
 
 if __name__ == "__main__":
-    run_chain(int(sys.argv[1]))
+    run_chain()

@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "filo.io": BASE,
     "filo.device": BASE,
     "filo.kernels": set(),
+    "filo.reproducibility": BASE | {"filo.kernels"},
     "filo.integrity": BASE,  # imported by the package root itself: it may import nothing of filo
     "filo.metrics": BASE,
     "filo.tracking": BASE | {"filo.io"},

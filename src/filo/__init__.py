@@ -4,4 +4,4 @@ from filo.kernels import pin_cpu_code_paths
 
 __version__ = "0.1.0"
 
-pin_cpu_code_paths()  # before torch computes anything: the same bytes on AVX2 and AVX-512 machines
+pin_cpu_code_paths()  # before torch or MKL compute anything (they read the variables then): filo.kernels

@@ -183,5 +183,7 @@ def test_predict_scores_each_format_like_the_plain_rgb_file(variants, tiny_proje
                  "--descriptions", str(tiny_project.descriptions), "--out-dir", str(tmp_path / "out")])
     assert code == 0
     scores = [json.loads(line)["score"] for line in capsys.readouterr().out.splitlines()]
+    # The pair decodes to the same pixels; in one batch, an image's row can move the last float32 bits of
+    # its score on some processors (filo.kernels: measured 1.2e-7 on an Intel Xeon), so not bytes.
     for index, variant in enumerate(VARIANTS):
-        assert scores[2 * index] == scores[2 * index + 1], variant
+        assert scores[2 * index] == pytest.approx(scores[2 * index + 1], abs=1e-6), variant

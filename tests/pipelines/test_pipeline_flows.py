@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -31,28 +30,9 @@ def _params_file(path, section: str, values: dict):
     return path
 
 
-@pytest.fixture
-def worker_torch_threads(dask_address) -> Iterator[None]:
-    """Run this process's torch with the Dask workers' thread count for the test.
-
-    Torch's CPU reductions add up in a thread-count-dependent order (last-bit differences
-    in the detector's logits); with equal thread counts sharded and unsharded runs are identical.
-    """
-    import torch
-    from distributed import Client
-
-    with Client(dask_address) as client:
-        [threads] = set(client.run(torch.get_num_threads).values())
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def test_sharded_boxes_equal_one_unsharded_run(prefect_server, dask_address, worker_torch_threads, tiny_inputs,
-                                               tiny_detector, tmp_path):
+def test_sharded_boxes_equal_one_unsharded_run(prefect_server, dask_address, tiny_inputs, tiny_detector,
+                                               tmp_path):
+    # Bytes: the workers compute with this process's thread count (filo.kernels.use_reproducible_kernels).
     whole = extract_boxes_stage(tiny_inputs.manifest, tiny_inputs.descriptions, tiny_detector,
                                 tmp_path / "whole.parquet", BOXES)
 

@@ -1,4 +1,10 @@
-"""`dvc repro` and the Prefect flow run the same stages with the same settings: every artifact has the same bytes."""
+"""`dvc repro` and the Prefect flow run the same stages with the same settings: every artifact has the same bytes.
+
+Bytes, not a tolerance, on one machine: every stage computes with the same thread count in a `dvc repro`
+process, in the flow's process and on a Dask worker (`filo.kernels.use_reproducible_kernels`), and MKL
+runs in its conditional-reproducibility mode, which repeats its results for a fixed thread count on
+Intel and AMD processors alike.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -66,11 +65,8 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_data, t
     out = tmp_path / "killed.pt"
     command = [sys.executable, "-c", "import sys; from filo.cli import main; sys.exit(main())",
                *_arguments(tiny_data, out, params_file)]
-    # CPU results depend on the intra-op thread count: the killed run must use this process's
-    # (other tests, e.g. Dask clusters, may have left OMP_NUM_THREADS in the environment).
-    threads = str(torch.get_num_threads())
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+    # Both runs compute with filo.kernels.compute_threads() threads, whatever OMP_NUM_THREADS other tests left.
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
         _wait_for(training_state_path(out), process, timeout_s=300)

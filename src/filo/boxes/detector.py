@@ -23,7 +23,7 @@ from filo.boxes.rules import PhraseDecoder
 from filo.device import resolve_device
 from filo.errors import FiloError
 from filo.io import sha256_file
-from filo.kernels import use_thread_independent_kernels
+from filo.kernels import use_reproducible_kernels
 
 LOGGER = logging.getLogger(__name__)
 MAX_UNINITIALIZED_FRACTION = 0.5
@@ -259,7 +259,7 @@ def load_detector(
     `trust_pickle` allows checkpoints that hold arbitrary pickled objects (only for trusted files).
     """
     device = resolve_device(device)
-    use_thread_independent_kernels()
+    use_reproducible_kernels()
     model = build_model(config_path, text_encoder, device)
     state = read_checkpoint_state(checkpoint_path, trust_pickle=trust_pickle)
     load_state_reported(model, state, source=f"checkpoint {checkpoint_path}")

@@ -18,7 +18,7 @@ from filo.boxes.source import BoxSource, ImageRef, positions_and_masks
 from filo.data.torch_dataset import AnomalyDataset, category_batches
 from filo.descriptions import CategoryDescriptions
 from filo.errors import FiloError
-from filo.kernels import use_thread_independent_kernels
+from filo.kernels import use_reproducible_kernels
 from filo.model.filo import FiLo
 from filo.model.precision import autocast
 
@@ -52,9 +52,9 @@ def score_manifest(
     `boxes` gives each image's position and the boxes outside which the map is scaled by λ
     (e.g. `ArtifactBoxes` of `filo boxes`); without it, every image averages all positions and
     no pixel is suppressed. `precision` "bf16" runs the forward under bf16 autocast (see
-    filo.model.precision); the outputs do not depend on `batch_size`.
+    filo.model.precision); the outputs depend on `batch_size` only through float32 rounding (`filo.kernels`).
     """
-    use_thread_independent_kernels()
+    use_reproducible_kernels()
     model = model.to(device).eval()
     dataset = AnomalyDataset(manifest, model.config.image_size, split="test", resize_mode=model.config.resize_mode)
     missing = sorted(set(dataset.rows["category"]) - set(descriptions))

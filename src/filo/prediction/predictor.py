@@ -18,7 +18,7 @@ from tqdm import tqdm
 from filo.boxes.source import BoxSource, ImageRef, positions_and_masks
 from filo.data.images import load_rgb
 from filo.errors import FiloError
-from filo.kernels import use_thread_independent_kernels
+from filo.kernels import use_reproducible_kernels
 from filo.model.checkpoint import load_checkpoint
 from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.geometry import MapGeometry
@@ -108,7 +108,7 @@ class Predictor:
         self.device = device
         self._models: dict[str, FiLo] = {}
         self._prepared: set[tuple[str, str]] = set()
-        use_thread_independent_kernels()  # the same scores as `filo evaluate` gave on this machine or another
+        use_reproducible_kernels()  # the kernels and thread count `filo evaluate` computed with
 
     def category_key(self, name: str) -> str:
         """The raw category key of a user-typed category name ("metal nut" -> "metal_nut")."""

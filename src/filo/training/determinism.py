@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from filo.kernels import use_thread_independent_kernels
+from filo.kernels import use_reproducible_kernels
 
 _CUBLAS_WORKSPACE = "CUBLAS_WORKSPACE_CONFIG"
 
@@ -24,10 +24,10 @@ def seed_everything(seed: int) -> None:
 def use_deterministic_kernels(enabled: bool) -> None:
     """Ask torch for deterministic kernels; ops without one only warn (some CUDA backwards).
 
-    Enabled, it also makes CPU results independent of the thread count (`filo.kernels`).
+    Enabled, it also computes with the thread count and CPU kernels of every stage (`filo.kernels`).
     """
     if enabled:
-        use_thread_independent_kernels()
+        use_reproducible_kernels()
     if enabled and torch.cuda.is_available():
         os.environ.setdefault(_CUBLAS_WORKSPACE, ":4096:8")
     torch.use_deterministic_algorithms(enabled, warn_only=True)
