@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(categories: {name: [description, ...]})")
     verdict = parser.add_mutually_exclusive_group()
     verdict.add_argument("--threshold", type=float, help="verdict threshold (anomalous when score >= it)")
-    verdict.add_argument("--verdict", type=Path, help="verdict.json written by `filo evaluate`")
+    verdict.add_argument("--verdict", type=Path,
+                         help="verdict.json written by `filo evaluate` or `filo calibrate --out`")
     boxes = parser.add_argument_group("live Grounding DINO boxes (optional)")
     boxes.add_argument("--detector-config", type=Path, help="Grounding DINO config (.py)")
     boxes.add_argument("--detector-checkpoint", type=Path, help="Grounding DINO checkpoint")
