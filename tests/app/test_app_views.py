@@ -50,8 +50,13 @@ def test_bad_uploads_are_explained_and_the_server_keeps_answering(app_client, de
 
     not_image = post(b"%PDF-1.4 not an image", name="report.pdf")
     assert not_image.status_code == 400 and "report.pdf is not an image" in not_image.json()["error"]
-    unknown = post(demo.images[0].read_bytes(), category="dinosaur")
-    assert unknown.status_code == 400 and "unknown category 'dinosaur'" in unknown.json()["error"]
+    path_like = post(demo.images[0].read_bytes(), category="../dinosaur")
+    assert path_like.status_code == 400 and "category name '../dinosaur' contains" in path_like.json()["error"]
+    too_long = post(demo.images[0].read_bytes(), category="d" * 300)
+    assert too_long.status_code == 400 and "300 characters long" in too_long.json()["error"]
+    new = post(demo.images[0].read_bytes(), category="Gear Wheel")  # a category no shipped list has
+    assert new.status_code == 200
+    assert (new.json()["category"], new.json()["descriptions_source"]) == ("gear_wheel", "generic")
     huge = post(b"0" * int(demo.settings.max_upload_mb * 1e6 + 1))
     assert huge.status_code == 400 and "upload limit" in huge.json()["error"]
     assert post(demo.images[0].read_bytes()).status_code == 200

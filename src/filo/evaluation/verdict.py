@@ -76,12 +76,13 @@ class Calibration:
         return cls(str(document["rule"]), document.get("target_fpr"), document.get("n_good"),
                    document.get("category"), document.get("dataset"), document.get("images_digest"))
 
-    def describe(self) -> str:
-        """One line for people, e.g. "FPR <= 5% on 40 good images of dataset synth_visa"."""
+    def describe(self, *, whose: bool = True) -> str:
+        """One line for people, e.g. "FPR <= 5% on 40 good images of dataset synth_visa" (without `whose`:
+        "FPR <= 5% on 40 good images")."""
         if self.rule == "fpr":
-            whose = (f" of {self.category}" if self.category else f" of dataset {self.dataset}" if self.dataset
+            owner = (f" of {self.category}" if self.category else f" of dataset {self.dataset}" if self.dataset
                      else "")
-            return f"FPR <= {100 * self.target_fpr:g}% on {self.n_good} good images{whose}"
+            return f"FPR <= {100 * self.target_fpr:g}% on {self.n_good} good images{owner if whose else ''}"
         if self.rule == "f1":
             return f"F1-optimal on the evaluation set ({self.n_good} good images; not a line calibration)"
         return "threshold set by hand"
@@ -91,14 +92,14 @@ class Calibration:
         if self.rule == MANUAL_RULE:
             return "threshold set by hand"
         if self.category == category:
-            return f"calibrated on {category}'s own good images: {self.describe()}"
+            return f"calibrated on {category}'s own good images: {self.describe(whose=False)}"
         hint = (f"calibrate one with `filo calibrate GOOD_DIR --category {category} --register` (or --out FILE, "
                 "then `filo predict --verdict FILE`)")
         if self.category is not None:
             return f"threshold calibrated on category {self.category}, not {category} ({self.describe()}); {hint}"
         whose = f"dataset {self.dataset}" if self.dataset else "a `filo evaluate` verdict"
-        return (f"{category} has no calibration of its own: threshold from {whose} ({self.describe()}, pooled "
-                f"over its categories); {hint}")
+        return (f"{category} has no calibration of its own: threshold from {whose} ({self.describe(whose=False)}, "
+                f"pooled over its categories); {hint}")
 
 
 @dataclass(frozen=True)
