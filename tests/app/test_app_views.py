@@ -121,3 +121,27 @@ def test_the_cli_passes_every_flag_to_the_app_settings(monkeypatch):
     assert main(["app", "--host", "0.0.0.0", "--port", "9000", "--results-dir", "elsewhere", "--page-size", "5"]) == 0
     assert served == [AppSettings(host="0.0.0.0", port=9000, results_dir="elsewhere", page_size=5)]
     assert main(["app", "--port", "70000"]) == 2
+
+
+def test_a_calibration_registered_while_the_app_runs_is_used_for_its_category(app_client, demo, tmp_path):
+    from filo.registry.calibration import calibrate_category, register_category_verdict
+
+    def upload(category):
+        image = demo.images[0]
+        answer = app_client.post("/api/predict", params={"model": CHAMPION, "category": category, "name": image.name},
+                                 content=image.read_bytes())
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    before = upload("brake disc")  # loads the champion's predictor; no calibration of its own yet
+    assert "no calibration of its own" in before["calibration"]["summary"]
+    good = tmp_path / "good"
+    good.mkdir()
+    for number, image in enumerate(demo.images[:4]):
+        (good / f"{number}.png").write_bytes(image.read_bytes())
+    verdict = calibrate_category(CHAMPION, good, "brake disc", 0.25)
+    register_category_verdict(verdict)
+    after = upload("Brake Disc")
+    assert after["threshold"] == verdict.threshold != before["threshold"]
+    assert after["calibration"]["category"] == "brake_disc"
+    assert after["calibration"]["summary"].startswith("calibrated on brake_disc's own good images")
