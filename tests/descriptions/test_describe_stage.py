@@ -151,3 +151,20 @@ def test_cli_with_llm_writes_artifact_with_llm_source_and_cache_key(tmp_path, ch
     assert chat_server.calls == 1
     assert main(argv) == 0  # second run: served from the cache
     assert chat_server.calls == 1
+
+
+def test_the_hint_given_for_generic_descriptions_works_and_predict_reads_its_artifact(tmp_path, chat_server, api_key):
+    """`filo describe --category "gear wheel" --llm-model ... --out D.json`, as the generic-descriptions hint says."""
+    from filo.descriptions.resolve import better_descriptions_hint
+    from filo.prediction import DescriptionLookup
+
+    hint = better_descriptions_hint("gear_wheel")
+    assert '`filo describe --category "gear wheel" --llm-model MODEL --llm-base-url URL --out D.json`' in hint
+    chat_server.script = [chat_reply('{"descriptions": ["chipped tooth", "worn flank"]}')]
+    out = tmp_path / "D.json"
+    argv = ["describe", "--category", "gear wheel", "--llm-model", "local-model", "--llm-base-url",
+            chat_server.base_url, "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    lookup = DescriptionLookup.from_file(out)
+    found = lookup.find(lookup.category_key("Gear Wheel"))
+    assert (found.source, found.descriptions) == ("llm:local-model", ("chipped tooth", "worn flank"))
