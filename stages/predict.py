@@ -50,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score images of a category: JSON per image (score, verdict, descriptions) + heat-map PNGs",
         description="Predict image files or folders (recursive) of one category with a registered model "
         "(default: the champion), a bundle folder or a checkpoint. A category the model's bundle does not "
-        "describe uses --descriptions, else the descriptions shipped with filo.",
+        "describe uses --descriptions, else the descriptions shipped with filo, else filo's generic defect "
+        "descriptions (marked 'generic'). A category calibrated with `filo calibrate --register` uses its own "
+        "threshold.",
     )
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders")
     parser.add_argument("--category", required=True, help='category of the images, e.g. "metal nut" or pcb1')
