@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "filo.evaluation": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.tracking", "filo.metrics",
                                "filo.vocabulary",  # a verdict names its category by the shared rule
                                "filo.data", "filo.descriptions", "filo.boxes", "filo.model"},
-    "filo.prediction": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data",
+    "filo.prediction": BASE | {"filo.io", "filo.integrity", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data",
                                "filo.descriptions", "filo.boxes", "filo.model",
                                "filo.evaluation"},  # the verdict and its calibration
     "filo.registry": BASE | {"filo.io", "filo.integrity", "filo.device", "filo.tracking", "filo.data", "filo.metrics",

@@ -157,7 +157,7 @@ def test_register_needs_a_registered_model(checkpoint, good, capsys):
 
 
 def test_a_registered_calibration_is_used_by_predict_and_the_pyfunc_model_for_its_category_only(
-        store, good, tmp_path, capsys):
+        store, good, tmp_path, capsys, caplog):
     code, printed = run_json(["calibrate", str(good), "--category", NEW_CATEGORY, "--target-fpr", "0.1",
                               "--register"], capsys)
     assert code == 0 and printed["registered_on"] == "models:/filo/1"
@@ -178,6 +178,13 @@ def test_a_registered_calibration_is_used_by_predict_and_the_pyfunc_model_for_it
                             str(tmp_path / "maps")], capsys)
     assert lines[0]["threshold"] == 0.4  # its direction's threshold, and it says where that comes from
     assert "no calibration of its own: threshold from dataset synth_visa" in lines[0]["calibration"]["summary"]
+    mine = tmp_path / "mine.yaml"  # other descriptions than the calibration scored: said once
+    mine.write_text("categories:\n  gear wheel: [chipped tooth, worn flank]\n")
+    caplog.clear()
+    code, lines = run_json(["predict", *map(str, images), "--category", NEW_CATEGORY, "--descriptions", str(mine),
+                            "--out-dir", str(tmp_path / "maps"), "--batch-size", "1"], capsys)
+    assert code == 0 and lines[0]["descriptions_source"] == "user"
+    assert len([r for r in caplog.records if "scored other descriptions (generic)" in r.getMessage()]) == 1
 
     # the registered pyfunc model (what `mlflow models serve` runs for REST) reads the same tag
     model = mlflow.pyfunc.load_model("models:/filo@champion", model_config={"output_dir": str(tmp_path / "py")})

@@ -13,11 +13,17 @@ from collections.abc import Mapping, Sequence
 
 from filo.descriptions import CategoryDescriptions, load_descriptions, resolve_descriptions
 from filo.descriptions.defaults import load_shipped_defaults
+from filo.integrity import content_digest
 from filo.vocabulary import category_key
 
 FALLBACK_SOURCE_ORDER = ("user", "defaults", "generic")
 """Prediction configures no LLM, so the LLM cache cannot be keyed; `filo describe --out` makes an artifact instead."""
 USER_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+def descriptions_digest(entry: CategoryDescriptions) -> str:
+    """Digest of the ordered descriptions a category is scored with (a calibration records it; predict compares)."""
+    return content_digest(list(entry.descriptions))
 
 
 class DescriptionLookup:

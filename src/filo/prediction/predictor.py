@@ -23,7 +23,7 @@ from filo.errors import FiloError
 from filo.evaluation.verdict import Calibration, Verdict
 from filo.kernels import use_thread_independent_kernels
 from filo.model.checkpoint import load_checkpoint
-from filo.prediction.descriptions import DescriptionLookup
+from filo.prediction.descriptions import DescriptionLookup, descriptions_digest
 from filo.prediction.geometry import MapGeometry
 from filo.prediction.models import CandidateModel, choose_candidate, default_candidate
 from filo.prediction.overlay import (
@@ -122,6 +122,7 @@ class Predictor:
         self.device = device
         self._models: dict[str, FiLo] = {}
         self._prepared: set[tuple[str, str]] = set()
+        self._warned: set[str] = set()
         use_thread_independent_kernels()  # the same scores as `filo evaluate` gave on this machine or another
 
     def category_key(self, name: str) -> str:
@@ -154,12 +155,24 @@ class Predictor:
         if own is not None:
             direction = (own.calibrated_on or {}).get("model", {}).get("direction")
             if direction in (None, candidate.name):
+                self._check_descriptions(own, category)
                 return own.threshold, self._calibration_record(own.calibration, category)
             logger.warning("the registered calibration of %s was made with %s, but %s serves it; using %s's "
                            "threshold", category, direction, candidate.name, candidate.name)
         if candidate.calibration is None:
             return candidate.threshold, None
         return candidate.threshold, self._calibration_record(candidate.calibration, category)
+
+    def _check_descriptions(self, own: Verdict, category: str) -> None:
+        """Warn once per category when its calibration scored other descriptions than this prediction uses."""
+        calibrated = (own.calibrated_on or {}).get("descriptions", {}).get("digest")
+        used = descriptions_digest(self.descriptions.find(category))
+        if calibrated is None or calibrated == used or category in self._warned:
+            return
+        self._warned.add(category)
+        logger.warning("the calibration of %s scored other descriptions (%s) than this prediction uses; give the "
+                       "same --descriptions as `filo calibrate` got, or calibrate again", category,
+                       own.calibrated_on["descriptions"].get("source"))
 
     @staticmethod
     def _calibration_record(calibration: Calibration, category: str) -> dict[str, Any]:

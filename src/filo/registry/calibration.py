@@ -39,9 +39,8 @@ from filo.data.manifest import read_manifest
 from filo.descriptions import load_descriptions
 from filo.errors import FiloError
 from filo.evaluation.verdict import Verdict, choose_verdict, verdict_from_document
-from filo.integrity import content_digest
 from filo.io import sha256_file
-from filo.prediction.descriptions import DescriptionLookup
+from filo.prediction.descriptions import DescriptionLookup, descriptions_digest
 from filo.prediction.models import choose_candidate
 from filo.prediction.predictor import Predictor
 from filo.registry.bundle import BUNDLE_FILE, Direction
@@ -170,7 +169,7 @@ def calibrate_category(
         "digest": images_digest(paths, folder),
         "n_images": len(paths),
         "model": {**model_record, "direction": candidate.name},
-        "descriptions": {"source": used.source, "digest": content_digest(list(used.descriptions))},
+        "descriptions": {"source": used.source, "digest": descriptions_digest(used)},
     }
     if len(paths) < needed:
         warning = (f"only {len(paths)} good images: a false-positive rate of {target_fpr:g} cannot be met with "
