@@ -37,7 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "filo.prediction": BASE | {"filo.io", "filo.integrity", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data",
                                "filo.descriptions", "filo.boxes", "filo.model",
                                "filo.evaluation"},  # the verdict and its calibration
-    "filo.registry": BASE | {"filo.io", "filo.integrity", "filo.device", "filo.tracking", "filo.data", "filo.metrics",
+    "filo.registry": BASE | {"filo.io", "filo.vocabulary", "filo.device", "filo.tracking", "filo.data", "filo.metrics",
                              "filo.descriptions", "filo.boxes", "filo.evaluation", "filo.prediction", "filo.model"},
     "filo.app": BASE | {"filo.io", "filo.tracking", "filo.data", "filo.descriptions", "filo.evaluation",
                         "filo.prediction", "filo.registry"},

@@ -45,6 +45,7 @@ from filo.prediction.models import choose_candidate
 from filo.prediction.predictor import Predictor
 from filo.registry.bundle import BUNDLE_FILE, Direction
 from filo.registry.settings import DEFAULT_TARGET_FPR
+from filo.vocabulary import check_category_name
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ def calibrate_category(
     from filo.device import resolve_device
     from filo.registry.loading import open_predictor
 
+    check_category_name(category)  # before any image is read or model loaded
     if not 0.0 < target_fpr < 1.0:
         raise FiloError(f"--target-fpr must lie in (0, 1), got {target_fpr}")
     paths, folder = _good_images(good)
