@@ -128,8 +128,8 @@ def _write_broken_pngs(folder: Path) -> None:
 
 
 @pytest.mark.parametrize(("prepare", "message"), [
-    (lambda folder: folder.mkdir(), "contains no images"),
-    (_write_non_images, "contains no images"),
+    (lambda folder: folder.mkdir(), "contains no images (it is empty"),
+    (_write_non_images, "contains no images (it holds 2 other file(s)"),
     (_write_broken_pngs, "1 of 3 files that are not readable images"),
     (lambda folder: None, "is not a folder"),
 ])
