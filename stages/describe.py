@@ -22,13 +22,16 @@ from filo.settings import (
 
 def run(args: argparse.Namespace) -> int:
     """CLI entry: write the artifact for a manifest, or print one category's descriptions."""
+    from filo.descriptions.artifact import write_descriptions
     from filo.descriptions.stage import describe_category, describe_manifest
 
     settings = settings_from_args(args, DescribeSettings)
     if args.category is not None:
-        if args.manifest or args.out:
-            raise FiloError("--category cannot be combined with --manifest/--out; use one or the other")
+        if args.manifest:
+            raise FiloError("--category cannot be combined with --manifest; use one or the other")
         key, entry = describe_category(args.category, settings)
+        if args.out:
+            write_descriptions(args.out, {key: entry})
         print(f"{key} (source: {entry.source})")
         for description in entry.descriptions:
             print(f"  - {description}")
@@ -48,8 +51,10 @@ def register(subparsers) -> None:
         "an LLM model is given (--llm-model); its API key is read from the OPENAI_API_KEY environment variable.",
     )
     parser.add_argument("--manifest", type=InputPath, help="manifest Parquet whose categories to describe")
-    parser.add_argument("--out", type=OutputPath, help="descriptions JSON artifact to write")
-    parser.add_argument("--category", help='describe one category, e.g. "metal nut", and print the result')
+    parser.add_argument("--out", type=OutputPath,
+                        help="descriptions JSON artifact to write (of the manifest, or of --category; "
+                        "`filo predict --descriptions` reads it)")
+    parser.add_argument("--category", help='describe one category, e.g. "gear wheel", and print the result')
     add_params_argument(parser)
     add_settings_arguments(parser.add_argument_group("describe settings (params section `describe`)"),
                            DescribeSettings)

@@ -50,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score images of a category: JSON per image (score, verdict, descriptions) + heat-map PNGs",
         description="Predict image files or folders (recursive) of one category with a registered model "
         "(default: the champion), a bundle folder or a checkpoint. A category the model's bundle does not "
-        "describe uses --descriptions, else the descriptions shipped with filo.",
+        "describe uses --descriptions, else the descriptions shipped with filo, else filo's generic defect "
+        "descriptions (marked 'generic'). A category calibrated with `filo calibrate --register` uses its own "
+        "threshold.",
     )
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders")
     parser.add_argument("--category", required=True, help='category of the images, e.g. "metal nut" or pcb1')
@@ -62,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(categories: {name: [description, ...]})")
     verdict = parser.add_mutually_exclusive_group()
     verdict.add_argument("--threshold", type=float, help="verdict threshold (anomalous when score >= it)")
-    verdict.add_argument("--verdict", type=Path, help="verdict.json written by `filo evaluate`")
+    verdict.add_argument("--verdict", type=Path,
+                         help="verdict.json written by `filo evaluate` or `filo calibrate --out`")
     boxes = parser.add_argument_group("live Grounding DINO boxes (optional)")
     boxes.add_argument("--detector-config", type=Path, help="Grounding DINO config (.py)")
     boxes.add_argument("--detector-checkpoint", type=Path, help="Grounding DINO checkpoint")

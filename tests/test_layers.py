@@ -33,11 +33,12 @@ ALLOWED: dict[str, set[str]] = {
     "filo.training": BASE | {"filo.io", "filo.integrity", "filo.device", "filo.kernels", "filo.tracking", "filo.data",
                              "filo.descriptions", "filo.model"},
     "filo.evaluation": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.tracking", "filo.metrics",
+                               "filo.vocabulary",  # a verdict names its category by the shared rule
                                "filo.data", "filo.descriptions", "filo.boxes", "filo.model"},
-    "filo.prediction": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data",
+    "filo.prediction": BASE | {"filo.io", "filo.integrity", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data",
                                "filo.descriptions", "filo.boxes", "filo.model",
                                "filo.evaluation"},  # the verdict and its calibration
-    "filo.registry": BASE | {"filo.io", "filo.device", "filo.tracking", "filo.data", "filo.metrics",
+    "filo.registry": BASE | {"filo.io", "filo.vocabulary", "filo.device", "filo.tracking", "filo.data", "filo.metrics",
                              "filo.descriptions", "filo.boxes", "filo.evaluation", "filo.prediction", "filo.model"},
     "filo.app": BASE | {"filo.io", "filo.tracking", "filo.data", "filo.descriptions", "filo.evaluation",
                         "filo.prediction", "filo.registry"},

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from filo.errors import FiloError
-from filo.vocabulary import POSITIONS, category_key, position_index, prompt_category_name
+from filo.vocabulary import (
+    MAX_CATEGORY_LENGTH,
+    POSITIONS,
+    category_key,
+    check_category_name,
+    position_index,
+    prompt_category_name,
+)
 
 KNOWN = ["metal_nut", "pipe_fryum", "pcb1", "pcb2", "bottle"]
 
@@ -69,3 +76,27 @@ def test_position_index_follows_the_row_major_grid_and_rejects_unknown_names() -
     assert position_index("bottom right") == 8
     with pytest.raises(ValueError, match="unknown position 'middle'"):
         position_index("middle")
+
+
+@pytest.mark.parametrize("name", ["gear wheel", "Zahnrad-Typ 2", "pcb1", "v2.1 housing", "g" * MAX_CATEGORY_LENGTH])
+def test_ordinary_names_pass_the_category_rule(name):
+    assert check_category_name(f"  {name} ") == name
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("gear/wheel", "contains '/'"),
+    ("..\\\\wheel", "contains"),
+    ("../etc", "contains '/'"),
+    (".hidden", "starts with '.'"),
+    ("wheel\n", None),  # surrounding whitespace is stripped, so this one passes
+    ("tab\tinside", "contains '\\t'"),
+    ("g" * 300, "300 characters long; use at most 64"),
+    ("", "empty"),
+])
+def test_path_like_control_and_overlong_names_are_refused_with_the_reason(name, reason):
+    if reason is None:
+        assert check_category_name(name) == name.strip()
+        return
+    with pytest.raises(FiloError, match="category name") as raised:
+        category_key(name)
+    assert reason in str(raised.value)

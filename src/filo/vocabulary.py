@@ -6,6 +6,9 @@ descriptions, boxes and model packages can all use it without importing one anot
 * :data:`POSITIONS`: the nine cells of the 3x3 grid, in row-major order. Box extraction
   names the cell of the best box with one of them; the model's abnormal prompts hold one
   row per (state, position) in this order.
+* :func:`check_category_name`: the one rule a category name must follow wherever it enters
+  filo (command line, app, REST, description files, calibration): letters, digits, spaces,
+  ``_``, ``-`` and ``.``, at most :data:`MAX_CATEGORY_LENGTH` characters.
 * :func:`category_key`: a user-typed category name -> the raw dataset folder name that
   artifacts key on ("Metal Nut" -> "metal_nut").
 * :func:`prompt_category_name`: a raw category key -> the object name written into prompts
@@ -62,6 +65,38 @@ def prompt_category_name(raw: str) -> str:
     return _AUTHORS_NAME_MAP.get(raw, raw.replace("_", " "))
 
 
+MAX_CATEGORY_LENGTH = 64
+"""The longest category name filo accepts (it becomes part of file names, prompts and MLflow tag keys)."""
+_CATEGORY_PUNCTUATION = frozenset(" _-.")
+
+
+def check_category_name(name: str) -> str:
+    """`name` stripped of surrounding spaces; FiloError unless it is a usable category name.
+
+    A category name is non-empty, at most `MAX_CATEGORY_LENGTH` characters, made of letters,
+    digits (any script), spaces, ``_``, ``-`` and ``.``, and does not start with ``.``. So it
+    can never name another folder (no ``/``, ``\\`` or ``..``), nor break a prompt or a tag key.
+    """
+    if not isinstance(name, str):
+        raise FiloError(f"category name {name!r} is not text; pass a name such as 'metal nut' or 'pcb1'")
+    stripped = name.strip()
+    if not stripped:
+        raise FiloError(f"category name {name!r} is empty; pass a name such as 'metal nut' or 'pcb1'")
+    shown = stripped if len(stripped) <= 80 else f"{stripped[:40]}...{stripped[-20:]}"
+    if len(stripped) > MAX_CATEGORY_LENGTH:
+        raise FiloError(
+            f"category name {shown!r} is {len(stripped)} characters long; use at most {MAX_CATEGORY_LENGTH}"
+        )
+    bad = sorted({char for char in stripped if not (char.isalnum() or char in _CATEGORY_PUNCTUATION)})
+    if bad or stripped.startswith("."):
+        reason = f"contains {''.join(bad)!r}" if bad else "starts with '.'"
+        raise FiloError(
+            f"category name {shown!r} {reason}: use letters, digits, spaces, '_', '-' and '.' only "
+            "(e.g. 'gear wheel'), not a path"
+        )
+    return stripped
+
+
 def _canonical(name: str) -> str:
     """Case- and separator-insensitive form of a category name ("Metal Nut" -> "metal_nut")."""
     return "_".join(name.strip().lower().replace("-", " ").replace("_", " ").split())
@@ -70,13 +105,12 @@ def _canonical(name: str) -> str:
 def category_key(name: str, known: Iterable[str] = ()) -> str:
     """Map a user-typed category name ("metal nut", "Metal_Nut", "metal_nut") to its artifact key.
 
-    If `name` matches one of the `known` raw keys exactly or up to case, spaces,
+    `name` must pass `check_category_name`. If it matches one of the `known` raw keys exactly or up to case, spaces,
     underscores and hyphens, that key is returned; otherwise the canonical raw form
     of `name` itself (lowercase, words joined by `_`), so new categories work too.
     """
+    name = check_category_name(name)
     canonical = _canonical(name)
-    if not canonical:
-        raise FiloError(f"category name {name!r} is empty; pass a name such as 'metal nut' or 'pcb1'")
     known = list(known)
     if name in known:
         return name

@@ -50,8 +50,13 @@ def test_bad_uploads_are_explained_and_the_server_keeps_answering(app_client, de
 
     not_image = post(b"%PDF-1.4 not an image", name="report.pdf")
     assert not_image.status_code == 400 and "report.pdf is not an image" in not_image.json()["error"]
-    unknown = post(demo.images[0].read_bytes(), category="dinosaur")
-    assert unknown.status_code == 400 and "unknown category 'dinosaur'" in unknown.json()["error"]
+    path_like = post(demo.images[0].read_bytes(), category="../dinosaur")
+    assert path_like.status_code == 400 and "category name '../dinosaur' contains" in path_like.json()["error"]
+    too_long = post(demo.images[0].read_bytes(), category="d" * 300)
+    assert too_long.status_code == 400 and "300 characters long" in too_long.json()["error"]
+    new = post(demo.images[0].read_bytes(), category="Gear Wheel")  # a category no shipped list has
+    assert new.status_code == 200
+    assert (new.json()["category"], new.json()["descriptions_source"]) == ("gear_wheel", "generic")
     huge = post(b"0" * int(demo.settings.max_upload_mb * 1e6 + 1))
     assert huge.status_code == 400 and "upload limit" in huge.json()["error"]
     assert post(demo.images[0].read_bytes()).status_code == 200
@@ -116,3 +121,27 @@ def test_the_cli_passes_every_flag_to_the_app_settings(monkeypatch):
     assert main(["app", "--host", "0.0.0.0", "--port", "9000", "--results-dir", "elsewhere", "--page-size", "5"]) == 0
     assert served == [AppSettings(host="0.0.0.0", port=9000, results_dir="elsewhere", page_size=5)]
     assert main(["app", "--port", "70000"]) == 2
+
+
+def test_a_calibration_registered_while_the_app_runs_is_used_for_its_category(app_client, demo, tmp_path):
+    from filo.registry.calibration import calibrate_category, register_category_verdict
+
+    def upload(category):
+        image = demo.images[0]
+        answer = app_client.post("/api/predict", params={"model": CHAMPION, "category": category, "name": image.name},
+                                 content=image.read_bytes())
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    before = upload("brake disc")  # loads the champion's predictor; no calibration of its own yet
+    assert "no calibration of its own" in before["calibration"]["summary"]
+    good = tmp_path / "good"
+    good.mkdir()
+    for number, image in enumerate(demo.images[:4]):
+        (good / f"{number}.png").write_bytes(image.read_bytes())
+    verdict = calibrate_category(CHAMPION, good, "brake disc", 0.25)
+    register_category_verdict(verdict)
+    after = upload("Brake Disc")
+    assert after["threshold"] == verdict.threshold != before["threshold"]
+    assert after["calibration"]["category"] == "brake_disc"
+    assert after["calibration"]["summary"].startswith("calibrated on brake_disc's own good images")

@@ -11,6 +11,7 @@ from fake_chat_server import chat_reply
 from filo.cli import main
 from filo.data.manifest import write_manifest
 from filo.descriptions import load_descriptions
+from filo.descriptions.defaults import load_generic_descriptions
 from filo.descriptions.stage import DescribeSettings, describe_category, describe_manifest
 from filo.errors import FiloError
 
@@ -58,12 +59,24 @@ def test_user_file_overrides_defaults_by_display_name(tmp_path):
     assert table["bottle"].source == "paper"
 
 
+def test_categories_nobody_described_get_the_generic_states_marked_generic_in_the_artifact(tmp_path):
+    manifest = tmp_path / "manifest.parquet"
+    make_manifest(manifest, ["bottle", "ceramic_mug"])
+    describe_manifest(manifest, tmp_path / "d.json")
+    artifact = load_descriptions(tmp_path / "d.json")
+    assert artifact["bottle"].source == "paper"
+    assert artifact["ceramic_mug"].source == "generic"
+    assert artifact["ceramic_mug"].descriptions == load_generic_descriptions().descriptions
+    assert "scratch" in artifact["ceramic_mug"].descriptions
+
+
 def test_category_without_any_source_is_an_error_naming_it_and_the_fixes(tmp_path):
     manifest = tmp_path / "manifest.parquet"
     make_manifest(manifest, ["bottle", "ceramic_mug", "lamp"])
     out = tmp_path / "d.json"
+    without_generic = DescribeSettings(sources=("user", "cache", "llm", "defaults"))
     with pytest.raises(FiloError, match=r"\['ceramic_mug', 'lamp'\].*--llm-model.*OPENAI_API_KEY.*--user-file"):
-        describe_manifest(manifest, out)
+        describe_manifest(manifest, out, without_generic)
     assert not out.exists()
 
 
@@ -138,3 +151,20 @@ def test_cli_with_llm_writes_artifact_with_llm_source_and_cache_key(tmp_path, ch
     assert chat_server.calls == 1
     assert main(argv) == 0  # second run: served from the cache
     assert chat_server.calls == 1
+
+
+def test_the_hint_given_for_generic_descriptions_works_and_predict_reads_its_artifact(tmp_path, chat_server, api_key):
+    """`filo describe --category "gear wheel" --llm-model ... --out D.json`, as the generic-descriptions hint says."""
+    from filo.descriptions.resolve import better_descriptions_hint
+    from filo.prediction import DescriptionLookup
+
+    hint = better_descriptions_hint("gear_wheel")
+    assert '`filo describe --category "gear wheel" --llm-model MODEL --llm-base-url URL --out D.json`' in hint
+    chat_server.script = [chat_reply('{"descriptions": ["chipped tooth", "worn flank"]}')]
+    out = tmp_path / "D.json"
+    argv = ["describe", "--category", "gear wheel", "--llm-model", "local-model", "--llm-base-url",
+            chat_server.base_url, "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    lookup = DescriptionLookup.from_file(out)
+    found = lookup.find(lookup.category_key("Gear Wheel"))
+    assert (found.source, found.descriptions) == ("llm:local-model", ("chipped tooth", "worn flank"))

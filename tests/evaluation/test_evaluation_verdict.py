@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -89,4 +90,31 @@ def test_broken_verdict_files_are_reported_with_their_path(tmp_path):
         read_verdict(path)
     path.write_text(json.dumps({"schema_version": 1, "rule": "f1", "threshold": 0.5}))
     with pytest.raises(FiloError, match="confusion matrix"):
+        read_verdict(path)
+
+
+def test_a_category_verdict_round_trips_and_names_its_calibration(tmp_path):
+    path = tmp_path / "verdict.json"
+    pooled = choose_verdict(np.zeros(6, dtype=int), SCORES[:6], rule="fpr", target_fpr=0.2)
+    verdict = dataclasses.replace(pooled, category="gear_wheel",
+                                  calibrated_on={"digest": "ab" * 32, "n_images": 6, "model": {"version": "3"}})
+    write_verdict(path, verdict)
+    assert read_verdict(path) == verdict
+    calibration = verdict.calibration
+    assert (calibration.category, calibration.images_digest) == ("gear_wheel", "ab" * 32)
+    assert Calibration.from_dict(calibration.as_dict()) == calibration
+    assert calibration.summary_for("gear_wheel") == "calibrated on gear_wheel's own good images: FPR <= 20% on 6 good images"
+    assert calibration.summary_for("brake_disc").startswith("threshold calibrated on category gear_wheel, not brake_disc")
+    dataset = Calibration("fpr", 0.05, 40, dataset="synth_visa")
+    assert dataset.summary_for("gear_wheel").startswith(
+        "gear_wheel has no calibration of its own: threshold from dataset synth_visa (FPR <= 5% on 40 good images")
+    assert Calibration("manual").summary_for("gear_wheel") == "threshold set by hand"
+
+
+def test_a_verdict_naming_a_path_as_its_category_is_refused(tmp_path):
+    path = tmp_path / "verdict.json"
+    write_verdict(path, choose_verdict(LABELS, SCORES, rule="fpr", target_fpr=0.2))
+    document = json.loads(path.read_text())
+    path.write_text(json.dumps({**document, "category": "../gear"}))
+    with pytest.raises(FiloError, match=f"{path}.*category name '../gear'"):
         read_verdict(path)

@@ -1,8 +1,8 @@
-"""Which descriptions a predicted category uses, and the help given when there are none."""
+"""Which descriptions a predicted category uses: artifacts, a user file, the shipped lists, else the generic states."""
 
 import pytest
 
-from filo.descriptions.defaults import load_shipped_defaults
+from filo.descriptions.defaults import load_generic_descriptions, load_shipped_defaults
 from filo.errors import FiloError
 from filo.prediction import DescriptionLookup
 
@@ -35,9 +35,21 @@ def test_display_names_map_to_known_raw_keys(tmp_path):
     assert lookup.category_key("Wood Grain") == VISA_CATEGORY
 
 
-def test_an_undescribed_category_explains_how_to_add_descriptions():
-    with pytest.raises(FiloError) as raised:
-        DescriptionLookup().find("brake_disc")
-    message = str(raised.value)
-    assert "'brake_disc'" in message
-    assert "--descriptions FILE.yaml" in message and "filo describe" in message
+def test_an_undescribed_category_gets_the_generic_states_offline():
+    found = DescriptionLookup().find("brake_disc")
+    assert found.source == "generic"
+    assert found == load_generic_descriptions()
+
+
+def test_a_user_file_describes_a_new_category_before_the_generic_states(tmp_path):
+    user_file = tmp_path / "mine.yaml"
+    user_file.write_text("categories:\n  Brake Disc: [warped rim, rust spot]\n")
+    lookup = DescriptionLookup.from_file(user_file)
+    found = lookup.find(lookup.category_key("brake disc"))
+    assert (found.source, found.descriptions) == ("user", ("warped rim", "rust spot"))
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "gear/wheel", "gear\\wheel", "g" * 300, "   ", ".hidden"])
+def test_a_category_name_that_is_a_path_or_too_long_is_refused(name):
+    with pytest.raises(FiloError, match="category name"):
+        DescriptionLookup().category_key(name)

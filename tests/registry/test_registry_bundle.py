@@ -48,7 +48,11 @@ def test_each_category_is_predicted_zero_shot_with_its_direction_threshold(bundl
     assert (visa.model, visa.threshold) == (MVTEC_TO_VISA, 0.4)
     assert (mvtec.model, mvtec.threshold) == (VISA_TO_MVTEC, 0.6)
     assert unseen.model == MVTEC_TO_VISA
-    assert visa.calibration == {"rule": "fpr", "target_fpr": 0.05, "n_good": 20}
+    assert visa.calibration == {
+        "rule": "fpr", "target_fpr": 0.05, "n_good": 20, "dataset": "synth_visa",
+        "summary": "wood_grain has no calibration of its own: threshold from dataset synth_visa (FPR <= 5% on 20 "
+                   "good images, pooled over its categories); calibrate one with `filo calibrate GOOD_DIR --category "
+                   "wood_grain --register` (or --out FILE, then `filo predict --verdict FILE`)"}
     manual = bundle.predictor(threshold=0.1).candidates[0]
     assert (manual.threshold, manual.calibration) == (0.1, Calibration("manual"))
 

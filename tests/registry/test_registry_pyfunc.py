@@ -115,7 +115,10 @@ def test_images_sent_as_bytes_get_the_same_answer_and_the_map_inline(registered,
         with Image.open(io.BytesIO(base64.b64decode(inline))) as overlay:
             assert overlay.size == (80, 60)  # the sent image's size
     assert np.load(io.BytesIO(base64.b64decode(by_bytes["raw_map"][0]))).shape == (60, 80)
-    assert by_bytes["calibration"][0] == {"rule": "fpr", "target_fpr": 0.05, "n_good": 20}
+    calibration = by_bytes["calibration"][0]
+    assert {key: calibration[key] for key in ("rule", "target_fpr", "n_good", "dataset")} == {
+        "rule": "fpr", "target_fpr": 0.05, "n_good": 20, "dataset": "synth_visa"}
+    assert "has no calibration of its own: threshold from dataset synth_visa" in calibration["summary"]
 
 
 def test_the_registered_model_documents_its_input(registered):

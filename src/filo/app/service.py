@@ -3,7 +3,7 @@
 `Workspace` holds the app's state: one `Predictor` per model reference (loaded once), a
 scratch folder for uploads and overlays, and the files the page may fetch back (only those
 the workspace itself registered, by token). Every problem a user can cause (a non-image
-upload, a huge image, an unknown category, a folder without images) raises `FiloError`
+upload, a huge image, a category name that is a path, a folder without images) raises `FiloError`
 with a message the page shows as is.
 """
 
@@ -99,13 +99,9 @@ class Workspace:
                 for key in sorted(table)]
 
     def category_key(self, model: str, name: str) -> str:
-        """The raw key of a category the model can predict; FiloError for an unknown category."""
-        predictor = self.predictor(model)
-        known = {entry["key"] for entry in self.categories(model)}
-        key = predictor.category_key(name)
-        if key not in known:
-            raise FiloError(f"unknown category {name!r}: choose one of {sorted(known)}")
-        return key
+        """The raw key of a category name typed in the page: any valid name (a new category is predicted with
+        filo's generic descriptions); FiloError for a name `filo.vocabulary.check_category_name` refuses."""
+        return self.predictor(model).category_key(name)
 
     # ---- predictions ----------------------------------------------------------------------
     def check_upload(self, name: str, data: bytes) -> None:

@@ -1,4 +1,5 @@
-"""Fine-grained defect descriptions per category: shipped defaults, user files, an LLM and its cache."""
+"""Fine-grained defect descriptions per category: shipped defaults, user files, an LLM and its cache, and
+filo's generic defect states for any category nobody described (source 'generic')."""
 
 from filo.descriptions.artifact import CategoryDescriptions, load_descriptions, write_descriptions
 from filo.descriptions.llm import LLMSettings

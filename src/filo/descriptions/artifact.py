@@ -4,7 +4,7 @@ Schema (shared contract, version 1)::
 
     {"schema_version": 1,
      "categories": {"<raw category>": {"descriptions": ["...", ...],
-                                        "source": "paper" | "llm:<model>" | "user",
+                                        "source": "paper" | "llm:<model>" | "user" | "generic",
                                         "cache_key": "<hex>" | null}}}
 """
 
@@ -23,6 +23,8 @@ from filo.io import atomic_write_text, read_json_document
 SCHEMA_VERSION = 1
 SOURCE_PAPER = "paper"
 SOURCE_USER = "user"
+SOURCE_GENERIC = "generic"
+"""filo's category-independent defect states, the last resort for a category nobody described."""
 LLM_SOURCE_PREFIX = "llm:"
 _HEX = re.compile(r"^[0-9a-f]+$")
 
@@ -49,8 +51,8 @@ def validate_category_descriptions(entry: CategoryDescriptions, where: str) -> N
         if not isinstance(item, str) or not item.strip():
             raise FiloError(f"{where}: description {item!r} is not a non-empty string")
     is_llm = entry.source.startswith(LLM_SOURCE_PREFIX) and len(entry.source) > len(LLM_SOURCE_PREFIX)
-    if entry.source not in (SOURCE_PAPER, SOURCE_USER) and not is_llm:
-        raise FiloError(f"{where}: source {entry.source!r} must be 'paper', 'user' or 'llm:<model>'")
+    if entry.source not in (SOURCE_PAPER, SOURCE_USER, SOURCE_GENERIC) and not is_llm:
+        raise FiloError(f"{where}: source {entry.source!r} must be 'paper', 'user', 'generic' or 'llm:<model>'")
     if entry.cache_key is not None and not (isinstance(entry.cache_key, str) and _HEX.match(entry.cache_key)):
         raise FiloError(f"{where}: cache_key {entry.cache_key!r} must be a lowercase hex string or null")
 

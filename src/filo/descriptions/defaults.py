@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from filo.descriptions.artifact import (
+    SOURCE_GENERIC,
     SOURCE_PAPER,
     SOURCE_USER,
     CategoryDescriptions,
@@ -26,6 +27,7 @@ from filo.descriptions.artifact import (
 from filo.errors import FiloError
 
 SHIPPED_DEFAULT_FILES = ("paper.yaml", "demo.yaml")
+GENERIC_FILE = "generic.yaml"
 
 
 def _parse_table(text: str, where: str, allowed_sources: tuple[str, ...]) -> dict[str, CategoryDescriptions]:
@@ -73,6 +75,17 @@ def load_shipped_defaults() -> dict[str, CategoryDescriptions]:
             raise FiloError(f"{where} repeats categories {sorted(overlap)}; the installation is inconsistent")
         table.update(part)
     return table
+
+
+def load_generic_descriptions() -> CategoryDescriptions:
+    """filo's category-independent defect states (source 'generic'), for categories nobody described."""
+    where = f"shipped generic descriptions {GENERIC_FILE}"
+    document = yaml.safe_load((resources.files("filo.descriptions") / "defaults" / GENERIC_FILE).read_text("utf-8"))
+    if not isinstance(document, dict) or document.get("source") != SOURCE_GENERIC:
+        raise FiloError(f"{where} must say 'source: generic'; the installation is inconsistent")
+    entry = CategoryDescriptions(tuple(document.get("descriptions") or ()), SOURCE_GENERIC)
+    validate_category_descriptions(entry, where)
+    return entry
 
 
 def load_user_descriptions(path: str | os.PathLike) -> dict[str, CategoryDescriptions]:

@@ -1,8 +1,10 @@
 """Choosing each category's descriptions from the configured sources, in a configurable order.
 
 Sources: `user` (the user's file, source 'user'), `cache` (earlier LLM answers on disk),
-`llm` (a live request, stored in the cache) and `defaults` (shipped with filo: the paper's
-lists and the demo categories'). `cache` and `llm` take part only when an LLM is configured.
+`llm` (a live request, stored in the cache), `defaults` (shipped with filo: the paper's
+lists and the demo categories') and `generic` (filo's category-independent defect states,
+which describe any category, marked source 'generic'). `cache` and `llm` take part only when
+an LLM is configured.
 """
 
 from __future__ import annotations
@@ -14,16 +16,20 @@ from pathlib import Path
 
 from filo.descriptions.artifact import CategoryDescriptions, llm_source
 from filo.descriptions.cache import DescriptionCache, content_key
-from filo.descriptions.defaults import load_shipped_defaults, load_user_descriptions
+from filo.descriptions.defaults import (
+    load_generic_descriptions,
+    load_shipped_defaults,
+    load_user_descriptions,
+)
 from filo.descriptions.llm import DescriptionGenerator, LLMSettings, cache_fields
 from filo.descriptions.template import load_template
 from filo.errors import FiloError
-from filo.vocabulary import category_key
+from filo.vocabulary import category_key, prompt_category_name
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("user", "cache", "llm", "defaults")
-DEFAULT_SOURCE_ORDER = ("user", "cache", "llm", "defaults")
+SOURCES = ("user", "cache", "llm", "defaults", "generic")
+DEFAULT_SOURCE_ORDER = ("user", "cache", "llm", "defaults", "generic")
 DEFAULT_CACHE_DIR = Path("prompts/cache")
 
 
@@ -70,6 +76,7 @@ class _SourceLookup:
         self.reuse_cached = reuse_cached  # take an entry a concurrent process stored while we waited
         self.user = _user_table(user_file, categories)
         self.defaults = load_shipped_defaults()
+        self.generic = load_generic_descriptions()
         self.cache = DescriptionCache(cache_dir)
         self.llm = llm
         self.template = load_template(llm.template_version) if llm else None
@@ -86,6 +93,8 @@ class _SourceLookup:
             return self.user.get(category)
         if source == "defaults":
             return self.defaults.get(category)
+        if source == "generic":
+            return self.generic
         if self.llm is None:
             return None
         key, fields = self._key(category)
@@ -109,6 +118,18 @@ class _SourceLookup:
             )
             self.cache.put(key, fields, descriptions)
         return descriptions
+
+
+def better_descriptions_hint(category: str) -> str:
+    """How to replace the generic descriptions of raw `category` with ones written for it (one sentence)."""
+    name = prompt_category_name(category)
+    return (
+        f"category {category!r} uses filo's generic defect descriptions (no user file, cached LLM answer or shipped "
+        "list describes it); descriptions written for the product usually score better: list its defects in a YAML "
+        f"file (categories: {{{category}: [\"first defect\", ...]}}) and pass --descriptions FILE.yaml, or ask an "
+        f"LLM with `filo describe --category \"{name}\" --llm-model MODEL --llm-base-url URL --out D.json` "
+        "(key in OPENAI_API_KEY) and pass --descriptions D.json"
+    )
 
 
 def resolve_descriptions(

@@ -22,7 +22,8 @@ class DescribeSettings:
     SECTION: ClassVar[str] = "describe"
 
     sources: tuple[str, ...] = DEFAULT_SOURCE_ORDER
-    """Source order: each category takes its descriptions from the first of user, cache, llm, defaults that has them."""
+    """Source order: each category takes its descriptions from the first of user, cache, llm, defaults, generic that
+    has them (generic describes every category, with filo's category-independent defect states)."""
     user_file: Path | None = None
     """YAML file with your own descriptions ({categories: {name: [description, ...]}}), source 'user'."""
     cache_dir: Path = DEFAULT_CACHE_DIR

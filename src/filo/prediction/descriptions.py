@@ -2,7 +2,8 @@
 
 In order: the descriptions artifacts given (the registered bundle's, then the user's
 `--descriptions` JSON, later ones winning), then `resolve_descriptions` over a user YAML
-file (when given), the LLM cache and the descriptions shipped with filo.
+file (when given), the descriptions shipped with filo and, for any other category, filo's
+generic defect states (source 'generic'), so that every category can be predicted offline.
 """
 
 from __future__ import annotations
@@ -12,11 +13,17 @@ from collections.abc import Mapping, Sequence
 
 from filo.descriptions import CategoryDescriptions, load_descriptions, resolve_descriptions
 from filo.descriptions.defaults import load_shipped_defaults
-from filo.errors import FiloError
+from filo.integrity import content_digest
 from filo.vocabulary import category_key
 
-FALLBACK_SOURCE_ORDER = ("user", "cache", "defaults")
+FALLBACK_SOURCE_ORDER = ("user", "defaults", "generic")
+"""Prediction configures no LLM, so the LLM cache cannot be keyed; `filo describe --out` makes an artifact instead."""
 USER_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+def descriptions_digest(entry: CategoryDescriptions) -> str:
+    """Digest of the ordered descriptions a category is scored with (a calibration records it; predict compares)."""
+    return content_digest(list(entry.descriptions))
 
 
 class DescriptionLookup:
@@ -49,20 +56,8 @@ class DescriptionLookup:
         return category_key(name, [*self.table, *known, *load_shipped_defaults()])
 
     def find(self, category: str) -> CategoryDescriptions:
-        """The descriptions of raw `category`; FiloError saying how to add them when no source has any."""
-        if category in self.table:
-            return self.table[category]
-        try:
-            found = resolve_descriptions(
-                [category], source_order=FALLBACK_SOURCE_ORDER, user_file=self.user_file
-            )
-        except FiloError as error:
-            raise FiloError(
-                f"no fine-grained descriptions for category {category!r}: neither the model's bundle, "
-                "--descriptions nor the descriptions shipped with filo have it. Write them to a YAML file "
-                f"(categories: {{{category}: [\"first defect description\", ...]}}) and pass "
-                "--descriptions FILE.yaml, or create an artifact with `filo describe --manifest M "
-                f"--out D.json` (add --model to ask an LLM) and pass --descriptions D.json ({error})"
-            ) from error
-        self.table[category] = found[category]
-        return found[category]
+        """The descriptions of raw `category` (filo's generic ones, source 'generic', when nobody described it)."""
+        if category not in self.table:
+            found = resolve_descriptions([category], source_order=FALLBACK_SOURCE_ORDER, user_file=self.user_file)
+            self.table[category] = found[category]
+        return self.table[category]

@@ -31,8 +31,10 @@ def collect_images(paths: Iterable[str | os.PathLike]) -> list[Path]:
                 and not candidate.name.startswith(".")
             )
             if not found:
+                others = sum(1 for candidate in path.rglob("*") if candidate.is_file())
+                held = f"it holds {others} other file(s)" if others else "it is empty"
                 raise FiloError(
-                    f"folder {path} contains no images (looked for {', '.join(IMAGE_SUFFIXES)} recursively)"
+                    f"folder {path} contains no images ({held}; looked for {', '.join(IMAGE_SUFFIXES)} recursively)"
                 )
             images.extend(found)
         else:

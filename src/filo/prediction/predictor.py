@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,10 +17,13 @@ from tqdm import tqdm
 
 from filo.boxes.source import BoxSource, ImageRef, positions_and_masks
 from filo.data.images import load_rgb
+from filo.descriptions.artifact import SOURCE_GENERIC
+from filo.descriptions.resolve import better_descriptions_hint
 from filo.errors import FiloError
+from filo.evaluation.verdict import Calibration, Verdict
 from filo.kernels import use_reproducible_kernels
 from filo.model.checkpoint import load_checkpoint
-from filo.prediction.descriptions import DescriptionLookup
+from filo.prediction.descriptions import DescriptionLookup, descriptions_digest
 from filo.prediction.geometry import MapGeometry
 from filo.prediction.models import CandidateModel, choose_candidate, default_candidate
 from filo.prediction.overlay import (
@@ -58,7 +61,11 @@ class ImagePrediction:
     position: str | None
     """The 3x3 cell of the best Grounding DINO box; None without a detector (positions averaged)."""
     calibration: dict[str, Any] | None = None
-    """How `threshold` was chosen: {"rule", "target_fpr", "n_good"} (see `filo.evaluation.verdict`)."""
+    """How `threshold` was chosen: {"rule", "target_fpr", "n_good"}, "category" (set when it was calibrated on
+    one category's good images), "dataset", "images_digest" and "summary" (one sentence naming the calibration,
+    or saying that it comes from another dataset); see `filo.evaluation.verdict`."""
+    descriptions_source: str | None = None
+    """Where the category's fine-grained descriptions came from: "paper", "user", "llm:<model>" or "generic"."""
     top_descriptions: list[dict[str, Any]] = field(default_factory=list)
     """The closest fine-grained descriptions, most similar first: {"description", "similarity"}."""
     boxes: list[dict[str, Any]] = field(default_factory=list)
@@ -89,6 +96,11 @@ def pixel_box(xyxy: Sequence[float], width: int, height: int) -> list[float]:
             min(max(x1 * width, 0.0), width), min(max(y1 * height, 0.0), height)]
 
 
+CategoryCalibrations = Callable[[], Mapping[str, Verdict]]
+"""Raw category -> its own calibrated verdict (`filo calibrate --register`), asked once per `Predictor.predict`
+call so that a calibration registered while an app or server runs is used from its next request."""
+
+
 class Predictor:
     """Loads checkpoints on demand and predicts image files category by category."""
 
@@ -100,14 +112,17 @@ class Predictor:
         default: CandidateModel | None = None,
         boxes: BoxSource | None = None,
         device: str = "cpu",
+        calibrations: CategoryCalibrations | None = None,
     ) -> None:
         self.candidates = list(candidates)
+        self.calibrations = calibrations
         self.default = default or default_candidate(self.candidates)
         self.descriptions = descriptions
         self.boxes = boxes
         self.device = device
         self._models: dict[str, FiLo] = {}
         self._prepared: set[tuple[str, str]] = set()
+        self._warned: set[str] = set()
         use_reproducible_kernels()  # the kernels and thread count `filo evaluate` computed with
 
     def category_key(self, name: str) -> str:
@@ -123,9 +138,46 @@ class Predictor:
             self._models[candidate.name] = load_checkpoint(candidate.checkpoint).to(self.device).eval()
         model = self._models[candidate.name]
         if (candidate.name, category) not in self._prepared:
-            model.prepare(category, self.descriptions.find(category).descriptions)
+            found = self.descriptions.find(category)
+            if found.source == SOURCE_GENERIC:
+                logger.warning(better_descriptions_hint(category))
+            model.prepare(category, found.descriptions)
             self._prepared.add((candidate.name, category))
         return candidate, model
+
+    def threshold_for(self, candidate: CandidateModel, category: str) -> tuple[float | None, dict[str, Any] | None]:
+        """The verdict threshold of raw `category` and the record of its calibration (with a "summary" sentence).
+
+        The category's own registered calibration wins when it was made with this checkpoint;
+        otherwise the checkpoint's threshold (a dataset's, or one the user gave) applies.
+        """
+        own = (self.calibrations() if self.calibrations is not None else {}).get(category)
+        if own is not None:
+            direction = (own.calibrated_on or {}).get("model", {}).get("direction")
+            if direction in (None, candidate.name):
+                self._check_descriptions(own, category)
+                return own.threshold, self._calibration_record(own.calibration, category)
+            logger.warning("the registered calibration of %s was made with %s, but %s serves it; using %s's "
+                           "threshold", category, direction, candidate.name, candidate.name)
+        if candidate.calibration is None:
+            return candidate.threshold, None
+        return candidate.threshold, self._calibration_record(candidate.calibration, category)
+
+    def _check_descriptions(self, own: Verdict, category: str) -> None:
+        """Warn once per category when its calibration scored other descriptions than this prediction uses."""
+        calibrated = (own.calibrated_on or {}).get("descriptions", {}).get("digest")
+        used = descriptions_digest(self.descriptions.find(category))
+        if calibrated is None or calibrated == used or category in self._warned:
+            return
+        self._warned.add(category)
+        logger.warning("the calibration of %s scored other descriptions (%s) than this prediction uses; give the "
+                       "same --descriptions as `filo calibrate` got, or calibrate again", category,
+                       own.calibrated_on["descriptions"].get("source"))
+
+    @staticmethod
+    def _calibration_record(calibration: Calibration, category: str) -> dict[str, Any]:
+        """`calibration` as a prediction states it: its fields plus the summary sentence for `category`."""
+        return {**calibration.as_dict(), "summary": calibration.summary_for(category)}
 
     def predict(
         self,
@@ -146,11 +198,14 @@ class Predictor:
         if raw_maps is not None and raw_maps not in RAW_MAP_FORMATS:
             raise FiloError(f"raw map format must be one of {RAW_MAP_FORMATS}, got {raw_maps!r}")
         candidate, model = self._model_for(category)
+        threshold, calibration = self.threshold_for(candidate, category)
+        source = self.descriptions.find(category).source
         view = ModelView.from_preprocess(model.preprocess)
         with tqdm(total=len(image_paths), desc=f"predicting {category}", unit="img", disable=not progress) as bar:
             for start in range(0, len(image_paths), batch_size):
                 batch = [str(path) for path in image_paths[start : start + batch_size]]
-                yield from self._predict_batch(batch, category, candidate, model, view, Path(out_dir), raw_maps)
+                yield from self._predict_batch(batch, category, candidate, model, view, Path(out_dir), raw_maps,
+                                               (threshold, calibration, source))
                 bar.update(len(batch))
 
     def _predict_batch(
@@ -162,8 +217,13 @@ class Predictor:
         view: ModelView,
         out_dir: Path,
         raw_maps: str | None,
+        stated: tuple[float | None, dict[str, Any] | None, str],
     ) -> Iterator[ImagePrediction]:
-        """One forward pass over the readable images of `paths`; unreadable ones get an error result."""
+        """One forward pass over the readable images of `paths`; unreadable ones get an error result.
+
+        `stated` is what every result of the category states: (threshold, calibration record, descriptions source).
+        """
+        threshold, calibration, source = stated
         photos: dict[int, Image.Image] = {}
         errors: dict[int, str] = {}
         for slot, path in enumerate(paths):
@@ -173,7 +233,6 @@ class Predictor:
                 logger.warning("skipping %s: %s", path, error)
                 errors[slot] = str(error)
         readable = sorted(photos)
-        calibration = candidate.calibration.as_dict() if candidate.calibration is not None else None
         geometry = MapGeometry.of_model(model.config)
         found = None
         if readable:
@@ -194,8 +253,8 @@ class Predictor:
             maps = prediction.anomaly_map.float().cpu().numpy()
         for slot, path in enumerate(paths):
             if slot in errors:
-                yield ImagePrediction(path, category, candidate.name, None, None, candidate.threshold, None,
-                                      calibration=calibration, error=errors[slot])
+                yield ImagePrediction(path, category, candidate.name, None, None, threshold, None,
+                                      calibration=calibration, descriptions_source=source, error=errors[slot])
                 continue
             index = readable.index(slot)
             score = float(prediction.score[index])
@@ -214,10 +273,11 @@ class Predictor:
                 category=category,
                 model=candidate.name,
                 score=score,
-                verdict=verdict_of(score, candidate.threshold),
-                threshold=candidate.threshold,
+                verdict=verdict_of(score, threshold),
+                threshold=threshold,
                 position=found.positions[index] if found is not None else None,
                 calibration=calibration,
+                descriptions_source=source,
                 top_descriptions=[
                     {"description": text, "similarity": similarity}
                     for text, similarity in prediction.top_descriptions[index]

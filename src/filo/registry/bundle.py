@@ -32,6 +32,7 @@ several qualify) is the MVTec-trained one when present.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -47,7 +48,7 @@ from filo.evaluation.verdict import Calibration, read_verdict
 from filo.io import atomic_path, atomic_write_text, read_json_document, sha256_file
 from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import CandidateModel, default_candidate
-from filo.prediction.predictor import Predictor
+from filo.prediction.predictor import CategoryCalibrations, Predictor
 
 if TYPE_CHECKING:
     from filo.boxes.source import BoxSource
@@ -113,7 +114,7 @@ class Direction:
             threshold=self.threshold,
             trained_categories=frozenset(self.trained_categories),
             train_dataset=self.train_dataset,
-            calibration=self.calibration,
+            calibration=dataclasses.replace(self.calibration, dataset=self.target_dataset),
         )
 
 
@@ -180,19 +181,22 @@ class Bundle:
         calibration: Calibration | None = None,
         boxes: BoxSource | None = None,
         device: str = "cpu",
+        calibrations: CategoryCalibrations | None = None,
     ) -> Predictor:
         """A predictor over this bundle's directions.
 
         `descriptions` (a JSON artifact or YAML user file) adds to and overrides the bundle's;
         `threshold` replaces every direction's verdict threshold (`calibration` says how it was
-        chosen; None: by hand); `boxes` enables live detection.
+        chosen; None: by hand); `boxes` enables live detection; `calibrations` gives categories
+        their own registered thresholds (ignored when `threshold` is given).
         """
         candidates = self.candidates()
         if threshold is not None:
             candidates = [candidate.with_threshold(threshold, calibration) for candidate in candidates]
         default = next(c for c in candidates if c.name == self.default_direction)
         lookup = DescriptionLookup.from_file(descriptions, self.description_artifacts())
-        return Predictor(candidates, lookup, default=default, boxes=boxes, device=device)
+        return Predictor(candidates, lookup, default=default, boxes=boxes, device=device,
+                         calibrations=calibrations if threshold is None else None)
 
 
 def _index_document(directions: Sequence[Direction], default: str, folder: Path) -> dict[str, Any]:

@@ -1,29 +1,76 @@
-"""Calibrating a direction's verdict threshold as a production line would: on good images only, scored as served.
+"""Calibrating verdict thresholds as a production line would: on good images only, scored as served.
 
 `filo evaluate` chooses its verdict on the evaluation's own scores, which use the offline
 Grounding DINO boxes. The registered model predicts without a detector unless one is
-given, so its scores differ; `calibrate_direction` therefore scores the good test images
-of the target manifest through the same `Predictor` the registered model serves with and
-sets the threshold at the target false-positive rate on them.
+given, so its scores differ. Both calibrations here therefore score good images through
+the same `Predictor` the registered model serves with (`good_image_scores`) and pick the
+threshold at the target false-positive rate on them with `filo evaluate`'s own rule
+(`choose_verdict`, rule "fpr"):
+
+* `calibrate_direction`: a bundle direction, on the good test images of its target manifest
+  (`filo register` with `register.calibrate_fpr`);
+* `calibrate_category`: one category, on a folder of its good images (`filo calibrate`). The
+  result is a `Verdict` with the category and what it was chosen on (folder, content digest,
+  image count, model version, descriptions): `write_verdict` makes it a verdict.json that
+  `filo predict --verdict` reads, `register_category_verdict` stores it on a registered
+  version, where predict, the app and the REST endpoint find it (`RegistryCalibrations`).
+
+A registered calibration is ONE version tag per category, ``calibration.<category>``, holding
+the whole verdict document as JSON, so concurrent registrations never leave a half-written
+set of tags: each tag write is one transaction of the MLflow store, and the last one wins.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import logging
+import math
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from filo.data.manifest import read_manifest
 from filo.descriptions import load_descriptions
 from filo.errors import FiloError
-from filo.evaluation.verdict import Calibration
-from filo.metrics import fpr_threshold
-from filo.prediction.descriptions import DescriptionLookup
+from filo.evaluation.verdict import Verdict, choose_verdict, verdict_from_document
+from filo.io import sha256_file
+from filo.prediction.descriptions import DescriptionLookup, descriptions_digest
+from filo.prediction.models import choose_candidate
 from filo.prediction.predictor import Predictor
-from filo.registry.bundle import Direction
+from filo.registry.bundle import BUNDLE_FILE, Direction
+from filo.registry.settings import DEFAULT_TARGET_FPR
+from filo.vocabulary import check_category_name
+
+logger = logging.getLogger(__name__)
+
+CATEGORY_TAG_PREFIX = "calibration."
+"""Version tag ``calibration.<raw category>``: that category's calibrated verdict document, as JSON."""
+
+
+def good_image_scores(predictor: Predictor, paths: Sequence[str | os.PathLike], category: str) -> np.ndarray:
+    """Scores of good images of raw `category` exactly as `predictor` serves them (float64, input order).
+
+    Raises FiloError listing every file that could not be read as an image (no score is kept then).
+    """
+    scores, unreadable = [], []
+    with tempfile.TemporaryDirectory(prefix="filo-calibration-") as overlays:
+        for prediction in predictor.predict(list(paths), category, Path(overlays), progress=False):
+            if prediction.error is not None:
+                unreadable.append(f"{prediction.image_path} ({prediction.error})")
+            else:
+                scores.append(prediction.score)
+    if unreadable:
+        raise FiloError(
+            f"cannot calibrate {category} on {len(unreadable)} of {len(paths)} files that are not readable images: "
+            f"{'; '.join(unreadable[:5])}{' ...' if len(unreadable) > 5 else ''}; remove or replace them"
+        )
+    return np.asarray(scores, dtype=np.float64)
 
 
 def calibrate_direction(
@@ -40,14 +87,170 @@ def calibrate_direction(
         raise FiloError(f"manifest {manifest} has no good test images to calibrate the verdict of {direction.name} on")
     lookup = DescriptionLookup.from_file(None, [load_descriptions(direction.files.descriptions)])
     predictor = Predictor([direction.candidate()], lookup, device=device)
-    scores = []
-    with tempfile.TemporaryDirectory(prefix="filo-calibration-") as overlays:
-        for category, rows in good.groupby("category", sort=False):
-            for prediction in predictor.predict(rows["image_path"].tolist(), category, Path(overlays),
-                                                progress=False):
-                if prediction.error is not None:
-                    raise FiloError(f"cannot calibrate on {prediction.image_path}: {prediction.error}")
-                scores.append(prediction.score)
-    threshold = float(fpr_threshold(np.asarray(scores, dtype=np.float64), target_fpr))
-    return dataclasses.replace(direction, threshold=threshold,
-                               calibration=Calibration("fpr", target_fpr=target_fpr, n_good=len(scores)))
+    scores = np.concatenate([good_image_scores(predictor, rows["image_path"].tolist(), category)
+                             for category, rows in good.groupby("category", sort=False)])
+    verdict = choose_verdict(np.zeros(len(scores), dtype=int), scores, rule="fpr", target_fpr=target_fpr)
+    return dataclasses.replace(direction, threshold=verdict.threshold, calibration=verdict.calibration)
+
+
+def images_digest(paths: Sequence[Path], root: Path | None = None) -> str:
+    """SHA-256 over the images' names (relative to `root`, else file names) and contents, in name order."""
+    digest = hashlib.sha256()
+    named = sorted((path.relative_to(root).as_posix() if root else path.name, path) for path in paths)
+    for name, path in named:
+        digest.update(f"{name}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def images_needed(target_fpr: float) -> int:
+    """The fewest good images on which a false-positive rate of `target_fpr` can be observed at all (1/target)."""
+    return math.ceil(1.0 / target_fpr - 1e-9)
+
+
+def _good_images(good: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[list[Path], Path | None]:
+    """The image files of `good` (a folder, searched recursively, or a list of files) and the folder, if one."""
+    from filo.prediction.inputs import collect_images
+
+    if isinstance(good, (str, os.PathLike)):
+        folder = Path(good)
+        if not folder.is_dir():
+            raise FiloError(f"{folder} is not a folder; give the folder of good images of the category")
+        return collect_images([folder]), folder
+    return collect_images(good), None
+
+
+def _model_record(reference: str) -> tuple[str, dict[str, Any]]:
+    """What to load for a model reference (a registered version pinned by number) and how the verdict names it."""
+    from filo.registry.loading import MODELS_SCHEME, registered_version
+
+    if reference.startswith(MODELS_SCHEME):
+        name, version = registered_version(reference)
+        return f"{MODELS_SCHEME}{name}/{version}", {"reference": reference, "name": name, "version": version}
+    path = Path(reference)
+    identity = path / BUNDLE_FILE if (path / BUNDLE_FILE).is_file() else path
+    return reference, {"reference": reference, "sha256": sha256_file(identity) if identity.is_file() else None}
+
+
+def calibrate_category(
+    model: str | os.PathLike,
+    good: str | os.PathLike | Sequence[str | os.PathLike],
+    category: str,
+    target_fpr: float = DEFAULT_TARGET_FPR,
+    *,
+    descriptions: str | os.PathLike | None = None,
+    device: str | None = None,
+) -> Verdict:
+    """The verdict of `category` whose threshold flags at most `target_fpr` of its good images `good`.
+
+    `model` is what `filo predict --model` takes (a registered version is pinned by number);
+    `good` a folder (searched recursively) or a list of image files, all known good;
+    `descriptions` as `filo predict --descriptions`. The images are scored as predict and the
+    registered model serve them. With fewer good images than 1/target_fpr a warning says the
+    rate cannot be met with confidence and how many images are needed. Raises FiloError for
+    an empty folder, a folder without images or files that are not readable images.
+    """
+    from filo.device import resolve_device
+    from filo.registry.loading import open_predictor
+
+    check_category_name(category)  # before any image is read or model loaded
+    if not 0.0 < target_fpr < 1.0:
+        raise FiloError(f"--target-fpr must lie in (0, 1), got {target_fpr}")
+    paths, folder = _good_images(good)
+    pinned, model_record = _model_record(str(model))
+    with tempfile.TemporaryDirectory(prefix="filo-model-") as download_dir:
+        predictor = open_predictor(pinned, descriptions=descriptions, device=resolve_device(device),
+                                   download_dir=download_dir)
+        key = predictor.category_key(category)
+        scores = good_image_scores(predictor, paths, key)
+        candidate = choose_candidate(predictor.candidates, key, default=predictor.default)
+        used = predictor.descriptions.find(key)
+    verdict = choose_verdict(np.zeros(len(scores), dtype=int), scores, rule="fpr", target_fpr=target_fpr)
+    needed = images_needed(target_fpr)
+    calibrated_on = {
+        "folder": str(folder) if folder is not None else None,
+        "digest": images_digest(paths, folder),
+        "n_images": len(paths),
+        "model": {**model_record, "direction": candidate.name},
+        "descriptions": {"source": used.source, "digest": descriptions_digest(used)},
+    }
+    if len(paths) < needed:
+        warning = (f"only {len(paths)} good images: a false-positive rate of {target_fpr:g} cannot be met with "
+                   f"confidence; calibrate on at least {needed} good images of {key}")
+        logger.warning(warning)
+        calibrated_on["warning"] = warning
+    return dataclasses.replace(verdict, category=key, calibrated_on=calibrated_on)
+
+
+def category_tag(category: str) -> str:
+    """The version tag holding the calibrated verdict of raw `category`."""
+    return f"{CATEGORY_TAG_PREFIX}{category}"
+
+
+def register_category_verdict(verdict: Verdict) -> tuple[str, str]:
+    """Store a `calibrate_category` verdict on the model version it was made with; (name, version).
+
+    One tag (``calibration.<category>``) holds the whole verdict, so concurrent registrations
+    are each recorded completely (the later one wins) or refused with FiloError.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from filo.tracking import tracking_uri
+
+    model = (verdict.calibrated_on or {}).get("model", {})
+    if verdict.category is None or not model.get("version"):
+        raise FiloError(
+            "--register stores a calibration on a registered model version: calibrate with --model "
+            f"models:/NAME@ALIAS or models:/NAME/VERSION (this one used {model.get('reference')!r})"
+        )
+    uri = tracking_uri()
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        client.set_model_version_tag(model["name"], model["version"], category_tag(verdict.category),
+                                     json.dumps(verdict.to_dict(), sort_keys=True))
+    except MlflowException as error:
+        raise FiloError(
+            f"could not record the calibration of {verdict.category} on {model['name']} version {model['version']} "
+            f"in {uri} ({error.message}); nothing was changed there, run `filo calibrate --register` again"
+        ) from error
+    return model["name"], model["version"]
+
+
+def category_verdicts(tags: Mapping[str, str], where: str) -> dict[str, Verdict]:
+    """Raw category -> calibrated verdict, from a model version's tags; a malformed tag is skipped with a warning."""
+    verdicts = {}
+    for key, value in tags.items():
+        if not key.startswith(CATEGORY_TAG_PREFIX):
+            continue
+        hint = "re-run `filo calibrate --register` for that category"
+        try:
+            verdict = verdict_from_document(json.loads(value), f"tag {key} of {where}", hint)
+        except (json.JSONDecodeError, FiloError) as error:
+            logger.warning("ignoring calibration tag %s of %s: %s", key, where, error)
+            continue
+        verdicts[key[len(CATEGORY_TAG_PREFIX):]] = verdict
+    return verdicts
+
+
+class RegistryCalibrations:
+    """The categories' own calibrations registered on one model version, read afresh at every call."""
+
+    def __init__(self, name: str, version: str) -> None:
+        self.name, self.version = name, str(version)
+
+    def __call__(self) -> dict[str, Verdict]:
+        """Raw category -> verdict from the version's tags (none, with a warning, if the store cannot be read)."""
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        from filo.tracking import tracking_uri
+
+        uri = tracking_uri()
+        try:
+            version = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version(
+                self.name, self.version)
+        except MlflowException as error:
+            logger.warning("cannot read the calibrations of %s version %s from %s (%s); using the dataset "
+                           "thresholds", self.name, self.version, uri, error.message)
+            return {}
+        return category_verdicts(version.tags, f"{self.name} version {self.version}")

@@ -21,14 +21,28 @@ from filo.prediction.models import CandidateModel
 from filo.prediction.predictor import Predictor
 from filo.registry.bundle import BUNDLE_FILE, read_bundle
 from filo.registry.pyfunc import BUNDLE_ARTIFACT
+from filo.registry.settings import DEFAULT_MODEL_URI
 from filo.tracking import tracking_uri
 
 if TYPE_CHECKING:
     from filo.boxes.source import BoxSource
 
-DEFAULT_MODEL_URI = "models:/filo@champion"
 MODELS_SCHEME = "models:/"
 REGISTRY_SCHEMES = (MODELS_SCHEME, "runs:/")
+
+
+def registered_version(model_uri: str) -> tuple[str, str]:
+    """(name, version number) of the version a ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` URI points at."""
+    import mlflow  # heavy: only models:/ URIs need it
+    from mlflow.exceptions import MlflowException  # heavy: only models:/ URIs need it
+
+    uri = tracking_uri()
+    try:
+        version = _registered_version(mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri), model_uri)
+    except MlflowException as error:
+        raise FiloError(f"cannot find model {model_uri} in the MLflow store {uri} ({error.message}); register one "
+                        "with `filo register` or set MLFLOW_TRACKING_URI to the right store") from error
+    return version.name, str(version.version)
 
 
 def _registered_version(client: Any, model_uri: str) -> Any:
@@ -89,15 +103,24 @@ def open_predictor(
     """A predictor for a model reference (see the module docstring).
 
     `threshold` overrides the bundle's verdict thresholds (and is the only source of a
-    verdict for a bare checkpoint); `calibration` says how it was chosen (None: by hand). Registry downloads go to `download_dir` (default: a new
-    temporary folder that is left in place; pass a folder you clean up).
+    verdict for a bare checkpoint); `calibration` says how it was chosen (None: by hand).
+    Without `threshold`, a registered version's categories use their own calibrations
+    (`filo calibrate --register`), read from the registry at every prediction. Registry
+    downloads go to `download_dir` (default: a new temporary folder that is left in place;
+    pass a folder you clean up).
     """
+    from filo.registry.calibration import RegistryCalibrations
+
     reference = str(model)
     if reference.startswith(REGISTRY_SCHEMES):
         folder = download_dir or tempfile.mkdtemp(prefix="filo-model-")
+        calibrations = None
+        if reference.startswith(MODELS_SCHEME):
+            name, version = registered_version(reference)
+            reference, calibrations = f"{MODELS_SCHEME}{name}/{version}", RegistryCalibrations(name, version)
         bundle = read_bundle(download_bundle(reference, folder))
         return bundle.predictor(descriptions=descriptions, threshold=threshold, calibration=calibration,
-                                 boxes=boxes, device=device)
+                                 boxes=boxes, device=device, calibrations=calibrations)
     path = Path(reference)
     if (path / BUNDLE_FILE).is_file():
         return read_bundle(path).predictor(descriptions=descriptions, threshold=threshold,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_OUT_DIR = Path("predictions")
 """Where `filo predict` writes its heat-map overlays unless told otherwise."""
@@ -33,7 +36,7 @@ def predict_images(
     """Predict image files and folders (searched recursively) of `category`; yields `ImagePrediction`s.
 
     Overlays go to `out_dir` (default `DEFAULT_OUT_DIR`). `threshold` or `verdict` (a
-    `filo evaluate` verdict.json) replaces the model's threshold.
+    verdict.json of `filo evaluate` or `filo calibrate`) replaces the model's threshold.
     Both detector paths enable live Grounding DINO boxes (position + suppression).
     `raw_maps` ("npy" or "png16") also saves each full-resolution map next to its overlay.
     """
@@ -65,5 +68,8 @@ def predict_images(
                                    calibration=calibration, boxes=boxes, device=device,
                                    download_dir=download_dir)
         key = predictor.category_key(category)
+        if calibration is not None and calibration.category not in (None, key):
+            logger.warning("verdict file %s was calibrated on category %s, not %s; its threshold may not hold "
+                           "its false-positive rate here", verdict, calibration.category, key)
         yield from predictor.predict(images, key, out_dir or DEFAULT_OUT_DIR, batch_size=batch_size,
                                      progress=progress, raw_maps=raw_maps)

@@ -10,8 +10,11 @@ machine can send the image itself to ``mlflow models serve -m models:/filo@champ
      "params": {"raw_maps": "npy"}}        (params optional)
 
 Output, one row per input row, in order: ``score``, ``verdict`` ("anomalous"/"normal" by the
-threshold of the direction that served the row), ``threshold`` and ``calibration`` (how it
-was chosen: {rule, target_fpr, n_good}), ``position`` (always null: the registered bundle
+category's own registered calibration (`filo calibrate --register`), else the threshold of the
+direction that served the row), ``threshold`` and ``calibration`` (how it was chosen: {rule,
+target_fpr, n_good, category, dataset, images_digest, summary}; ``summary`` names the
+calibration or says that the threshold comes from another dataset), ``descriptions_source``
+("paper", "user", "llm:<model>" or "generic"), ``position`` (always null: the registered bundle
 has no Grounding DINO detector, so positions are averaged and no box suppression is
 applied; `filo predict` can add live boxes), ``top_descriptions`` (list of {description,
 similarity}), ``anomaly_map_png`` (the heat-map overlay at the image's resolution, a
@@ -25,7 +28,10 @@ Overlays of ``image_path`` rows go to the ``output_dir`` of the model config
 ``$FILO_PREDICT_OUT_DIR``, else a new temporary folder; those of ``image`` rows only live
 for the request. ``device`` in the model config picks the torch device (default: cuda if
 available). The serving environment needs the `filo` package installed (the model's pip
-requirements list filo's dependencies).
+requirements list filo's dependencies). The categories' own calibrations are read from the
+registry version this model was registered as (found by the run id in its MLmodel, in the
+store of ``$MLFLOW_TRACKING_URI``) at every request, so one registered while the server runs
+applies from the next request.
 """
 
 from __future__ import annotations
@@ -55,8 +61,8 @@ OUTPUT_DIR_ENV = "FILO_PREDICT_OUT_DIR"
 IMAGE_COLUMNS = ("image", "image_path")
 """Each row gives exactly one of these: the image's bytes or a path on the serving machine."""
 CATEGORY_COLUMN = "category"
-OUTPUT_COLUMNS = ("score", "verdict", "threshold", "calibration", "position", "top_descriptions",
-                  "anomaly_map_png", "raw_map", "anomaly_map_path", "model", "error")
+OUTPUT_COLUMNS = ("score", "verdict", "threshold", "calibration", "descriptions_source", "position",
+                  "top_descriptions", "anomaly_map_png", "raw_map", "anomaly_map_path", "model", "error")
 PARAM_DEFAULTS = {"raw_maps": ""}
 """Per-request parameters: ``raw_maps`` "npy" or "png16" also returns the raw map ("": none)."""
 MODEL_CONFIG_DEFAULTS = {"output_dir": "", "device": ""}
@@ -67,7 +73,10 @@ def model_signature():
     """The pyfunc signature: input and output columns with their types."""
     descriptions = Array(Object([Property("description", "string"), Property("similarity", "double")]))
     calibration = Object([Property("rule", "string"), Property("target_fpr", "double", required=False),
-                          Property("n_good", "long", required=False)])
+                          Property("n_good", "long", required=False), Property("category", "string", required=False),
+                          Property("dataset", "string", required=False),
+                          Property("images_digest", "string", required=False),
+                          Property("summary", "string", required=False)])
     inputs = Schema([
         ColSpec("binary", "image", required=False),
         ColSpec("string", "image_path", required=False),
@@ -78,6 +87,7 @@ def model_signature():
         ColSpec("string", "verdict", required=False),
         ColSpec("double", "threshold", required=False),
         ColSpec(calibration, "calibration", required=False),
+        ColSpec("string", "descriptions_source", required=False),
         ColSpec("string", "position", required=False),
         ColSpec(descriptions, "top_descriptions", required=False),
         ColSpec("string", "anomaly_map_png", required=False),
@@ -104,8 +114,9 @@ class FiLoPyfuncModel(mlflow.pyfunc.PythonModel):
         config = dict(context.model_config or {})
         configured = config.get("output_dir") or os.environ.get(OUTPUT_DIR_ENV)
         self._output_dir = Path(configured) if configured else None
-        self.predictor = read_bundle(context.artifacts[BUNDLE_ARTIFACT]).predictor(
-            device=resolve_device(config.get("device"))
+        bundle_dir = context.artifacts[BUNDLE_ARTIFACT]
+        self.predictor = read_bundle(bundle_dir).predictor(
+            device=resolve_device(config.get("device")), calibrations=registered_calibrations(bundle_dir)
         )
 
     @property
@@ -140,6 +151,38 @@ class FiLoPyfuncModel(mlflow.pyfunc.PythonModel):
                         record["anomaly_map_path"] = None
                     results[row] = record
         return pd.DataFrame.from_records(results, columns=list(OUTPUT_COLUMNS))
+
+
+def registered_calibrations(bundle_dir: str | os.PathLike):
+    """The categories' registered calibrations of the version this served model is, or None when unknown.
+
+    The version is found by the run id in the model's MLmodel file (above its bundle artifact)
+    in the store of `filo.tracking.tracking_uri()`; no store, no run id or no single version: None.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    from filo.registry.calibration import RegistryCalibrations
+    from filo.tracking import tracking_uri
+
+    above = list(Path(bundle_dir).resolve().parents)[:3]  # <model>/artifacts/bundle
+    root = next((folder for folder in above if (folder / "MLmodel").is_file()), None)
+    uri = tracking_uri()
+    if root is None or (uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file()):
+        logger.info("no registry to read category calibrations from; serving the directions' thresholds")
+        return None
+    run_id = Model.load(str(root)).run_id
+    try:
+        versions = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).search_model_versions(
+            f"run_id = '{run_id}'")
+    except MlflowException as error:
+        logger.warning("cannot look up the registered version of run %s in %s (%s); serving the directions' "
+                       "thresholds", run_id, uri, error.message)
+        return None
+    if len(versions) != 1:
+        logger.info("run %s is registered as %d versions; serving the directions' thresholds", run_id, len(versions))
+        return None
+    return RegistryCalibrations(versions[0].name, versions[0].version)
 
 
 def check_input(model_input: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,10 @@ from filo.registry.promotion import DEFAULT_GATE_METRICS, Gate
 
 DEFAULT_MODEL_NAME = "filo"
 DEFAULT_EXPERIMENT = "filo"
+DEFAULT_MODEL_URI = f"models:/{DEFAULT_MODEL_NAME}@champion"
+"""The model `filo predict` and `filo calibrate` use unless told otherwise."""
+DEFAULT_TARGET_FPR = 0.05
+"""The share of good images a calibrated threshold may flag unless told otherwise (`filo calibrate`)."""
 
 
 @dataclass(frozen=True)
