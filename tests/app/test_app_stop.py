@@ -20,9 +20,8 @@ pytestmark = pytest.mark.slow
 
 START_S = 120
 """Most seconds for the app to answer (imports and the model load on 2 shared cores)."""
-EXIT_S = 12
-"""Seconds, beyond the grace of open requests, for the interpreter to exit (tearing down torch and MLflow takes
-about 1 s on an idle machine and up to ~9 s on 2 cores shared by a dozen busy processes)."""
+EXIT_S = 5
+"""Seconds, beyond the grace of open requests, for the process to be gone (it skips the interpreter's teardown)."""
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
@@ -74,4 +73,4 @@ def test_filo_app_stops_within_seconds_under_load(demo, tmp_path, stop):
     assert code == 128 + stop, log.read_text()[-3000:]
     assert stopped_s < STOP_GRACE_S + EXIT_S, (stopped_s, log.read_text()[-3000:])
     assert not [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
-    assert "interrupted by" in log.read_text()
+    assert f"filo app: stopped by {signal.Signals(stop).name}" in log.read_text()

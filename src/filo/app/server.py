@@ -15,6 +15,9 @@ get `STOP_GRACE_S` to finish and forwards stop at their next batch.
 # No `from __future__ import annotations`: FastAPI reads the route annotations at runtime.
 
 import logging
+import os
+import signal
+import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from filo.app.access import COOKIE, AccessDenied, TokenCheck, app_token, check_e
 from filo.app.limits import Busy
 from filo.app.service import FILTERS, Workspace
 from filo.app.settings import AppSettings
-from filo.errors import FiloError
+from filo.errors import FiloError, Interrupted
 
 logger = logging.getLogger(__name__)
 
@@ -210,5 +213,14 @@ def serve(settings: AppSettings) -> None:
             super().handle_exit(sig, frame)
 
     logger.info("filo app on http://%s:%d", settings.host, settings.port)
-    StoppingServer(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                                  timeout_graceful_shutdown=STOP_GRACE_S)).run()
+    try:
+        StoppingServer(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
+                                      timeout_graceful_shutdown=STOP_GRACE_S)).run()
+    except (KeyboardInterrupt, Interrupted) as stop:
+        # The server has stopped and the scratch folder is gone: exit now. The interpreter's own
+        # teardown of torch, open_clip and MLflow takes 2-15 s on a busy machine and has nothing to clean.
+        number = stop.signal_number if isinstance(stop, Interrupted) else signal.SIGINT
+        print(f"filo app: stopped by {signal.Signals(number).name}", file=sys.stderr, flush=True)
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(128 + number)
