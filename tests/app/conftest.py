@@ -53,7 +53,8 @@ def demo(tmp_path_factory) -> Demo:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         register_bundle([DirectionFiles(checkpoint, out / "metrics.json", out / "verdict.json", descriptions)],
                         RegisterSettings(dvc_lock=root / "none.lock"), repo=root)
-    settings = AppSettings(results_dir=str(root / "results"), manifests_dir=str(root / "manifests"), page_size=4)
+    settings = AppSettings(results_dir=str(root / "results"), manifests_dir=str(root / "manifests"), page_size=4,
+                           roots=(str(root / "data"), str(root / "results")))
     images = sorted(Path(p) for p in read_manifest(manifest)["image_path"])
     return Demo(root, uri, settings, images)
 

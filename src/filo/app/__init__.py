@@ -2,5 +2,6 @@
 
 Modules: `settings` (the frozen settings with their defaults), `service` (everything the
 page shows, as plain data: predictions of uploads and folders, evaluation results, the
-registry), `server` (the FastAPI routes and server-rendered pages, `templates/`).
+registry), `access` (app.roots, the token, the exposure check), `limits` (bounded forwards,
+429 with Retry-After), `server` (the FastAPI routes and server-rendered pages, `templates/`).
 """

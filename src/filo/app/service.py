@@ -2,7 +2,9 @@
 
 `Workspace` holds the app's state: one `Predictor` per model reference (loaded once), a
 scratch folder for uploads and overlays, and the files the page may fetch back (only those
-the workspace itself registered, by token). Every problem a user can cause (a non-image
+the workspace itself registered, by token). Every path a request names, and every file
+served, must lie under `app.roots` (`access.Roots`; else `AccessDenied`), and forwards
+run within `app.max_concurrent` slots (`limits.WorkLimit`). Every problem a user can cause (a non-image
 upload, a huge image, a category name that is a path, a folder without images) raises `FiloError`
 with a message the page shows as is.
 """
@@ -17,14 +19,20 @@ import math
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from filo.app.access import Roots
+from filo.app.limits import WorkLimit
 from filo.app.settings import AppSettings
 from filo.errors import FiloError
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 FILTERS = ("all", "fp", "fn")
 """Results view image filters: every image, false positives, false negatives."""
@@ -57,38 +65,59 @@ class Workspace:
         self._predictors: dict[str, Any] = {}
         self._files: dict[str, Path] = {}
         self._lock = threading.Lock()
+        self._ready: set[tuple[str, str]] = set()
+        self.roots = Roots(settings.roots, self.root)
+        self.limit = WorkLimit(settings.max_concurrent, settings.max_queue)
+        self.stopping = threading.Event()
+        self._executor = ThreadPoolExecutor(max_workers=self.limit.capacity, thread_name_prefix="filo-app-predict")
 
     def close(self) -> None:
-        """Delete the scratch folder."""
+        """Stop forwards at their next batch and delete the scratch folder."""
+        self.stopping.set()
+        self._executor.shutdown(wait=False, cancel_futures=True)
         self._scratch.cleanup()
+
+    async def off_loop(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)` on the prediction threads (idle ones end at once when the app exits, unlike the
+        server's shared thread pool)."""
+        import asyncio
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     # ---- files the page may fetch -------------------------------------------------------
     def publish(self, path: str | Path) -> str:
-        """A URL under /files/ for `path` (the only way the page reads files)."""
-        path = Path(path).resolve()
+        """A URL under /files/ for `path` (the only way the page reads files); AccessDenied outside app.roots."""
+        path = self.roots.require(path, "file")
         token = hashlib.sha256(str(path).encode("utf-8")).hexdigest()[:20]
         self._files[token] = path
         return f"/files/{token}{path.suffix.lower()}"
 
+    def readable(self, path: str | Path) -> bool:
+        """True when `path` is a file under app.roots (the page may show it)."""
+        return self.roots.allows(path) and Path(path).is_file()
+
     def published(self, token: str) -> Path:
         """The file behind a /files/ token; FiloError for an unknown token."""
         path = self._files.get(token.split(".")[0])
-        if path is None or not path.is_file():
+        if path is None or not self.roots.allows(path) or not path.is_file():
             raise FiloError(f"no such file {token!r}; it is only served after the page asked for it")
         return path
 
     # ---- models and categories ----------------------------------------------------------
     def predictor(self, model: str):
-        """The predictor of a model reference, loaded on first use."""
+        """The predictor of a model reference (registry URI, or a path under app.roots), loaded on first use."""
         from filo.evaluation.evaluate import resolve_device
-        from filo.registry.loading import open_predictor
+        from filo.registry.loading import REGISTRY_SCHEMES, open_predictor
 
-        if model not in self._predictors:
-            folder = self.root / "models" / hashlib.sha256(model.encode("utf-8")).hexdigest()[:12]
-            folder.mkdir(parents=True, exist_ok=True)
-            self._predictors[model] = open_predictor(model, device=resolve_device(self.settings.device),
-                                                     download_dir=folder)
-        return self._predictors[model]
+        if not model.startswith(REGISTRY_SCHEMES):
+            self.roots.require(model, "model")
+        with self._lock:
+            if model not in self._predictors:
+                folder = self.root / "models" / hashlib.sha256(model.encode("utf-8")).hexdigest()[:12]
+                folder.mkdir(parents=True, exist_ok=True)
+                self._predictors[model] = open_predictor(model, device=resolve_device(self.settings.device),
+                                                         download_dir=folder)
+            return self._predictors[model]
 
     def categories(self, model: str) -> list[dict[str, Any]]:
         """Every category the model's bundle or filo's shipped defaults describe, with its descriptions."""
@@ -139,20 +168,28 @@ class Workspace:
         """Predict one page of the images in `folder` (recursive); the results and the paging."""
         from filo.prediction import collect_images
 
+        root = self.roots.require(folder, "folder")
         key = self.category_key(model, category)
-        if not Path(folder).is_dir():
+        if not root.is_dir():
             raise FiloError(f"{folder} is not a folder on the machine running filo app")
-        chunk = paginate(collect_images([folder]), page, self.settings.page_size)
+        images = [path for path in collect_images([root]) if self.roots.allows(path)]
+        chunk = paginate(images, page, self.settings.page_size)
         results = self._predict(model, key, chunk.items)
         for result in results:
-            result["name"] = str(Path(result["image_path"]).relative_to(folder))
+            result["name"] = str(Path(result["image_path"]).relative_to(root))
         return {"results": results, "page": chunk.page, "pages": chunk.pages, "total": chunk.total}
 
     def _predict(self, model: str, key: str, paths: list[Path]) -> list[dict[str, Any]]:
-        """Predict files of one category (one at a time: models are shared between requests)."""
+        """Predict files of one category in a forward slot (a model's first use of a category runs alone:
+        it prepares the model's text features, shared by later forwards)."""
         predictor = self.predictor(model)
-        with self._lock:
-            predictions = list(predictor.predict(paths, key, self.root / "maps", progress=False))
+        with self.limit.forward():
+            if (model, key) in self._ready:
+                predictions = self._run(predictor, key, paths)
+            else:
+                with self._lock:
+                    predictions = self._run(predictor, key, paths)
+                    self._ready.add((model, key))
         results = []
         for prediction in predictions:
             if prediction.error is not None:
@@ -162,6 +199,17 @@ class Workspace:
             result["overlay_url"] = self.publish(prediction.anomaly_map_path)
             results.append(result)
         return results
+
+    def _run(self, predictor: Any, key: str, paths: list[Path]) -> list[Any]:
+        """The predictions of `paths`, batch by batch; FiloError once the app is stopping."""
+        predictions = []
+        batches = predictor.predict(paths, key, self.root / "maps", progress=False)
+        while not self.stopping.is_set():
+            prediction = next(batches, None)
+            if prediction is None:
+                return predictions
+            predictions.append(prediction)
+        raise FiloError("filo app is stopping; this prediction was not finished")
 
     # ---- evaluation results -------------------------------------------------------------
     def directions(self) -> list[str]:
@@ -231,8 +279,8 @@ class Workspace:
             rows.append({
                 "image_id": row["image_id"], "category": row["category"], "score": float(row["score"]),
                 "label": int(row["label"]), "anomalous": bool(row["anomalous"]),
-                "photo_url": self.publish(row["image_path"]) if Path(row["image_path"]).is_file() else None,
-                "mask_url": self.publish(self._visible_mask(mask)) if mask else None,
+                "photo_url": self.publish(row["image_path"]) if self.readable(row["image_path"]) else None,
+                "mask_url": self.publish(self._visible_mask(mask)) if mask and self.readable(mask) else None,
                 "image_path": row["image_path"],
             })
         return {"rows": rows, "page": chunk.page, "pages": chunk.pages, "total": chunk.total}
@@ -270,6 +318,7 @@ class Workspace:
         if rows.empty:
             raise FiloError(f"no image {image_id!r} in the results of {direction}")
         row = rows.iloc[0]
+        self.roots.require(row["image_path"], "image")
         (result,) = self._predict(model, self.category_key(model, row["category"]), [Path(row["image_path"])])
         return result
 

@@ -32,9 +32,26 @@ class AppSettings:
     """Images per page of a folder or of the Results view's image table."""
     device: str | None = None
     """Torch device (none: CUDA when available, else CPU)."""
+    roots: tuple[str, ...] = ("data", "results")
+    """Folders that folder predictions, model paths and served files may be read from (relative ones: to the
+    folder the app starts in); any other path gets a 403."""
+    token: str | None = None
+    """Secret every request must present (Authorization: Bearer header, or the login form's cookie); none:
+    $FILO_APP_TOKEN, else no check. A non-loopback --host needs one, or --allow-anonymous."""
+    allow_anonymous: bool = False
+    """Serve a non-loopback --host without a token (anyone who reaches the port may use the app)."""
+    max_concurrent: int = 1
+    """Most forwards (predictions) running at once; the model is shared, so more mostly adds memory on CPU."""
+    max_queue: int = 4
+    """Most prediction requests waiting for a forward; beyond it the answer is 429 with Retry-After."""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise FiloError(f"--port must be in 1..65535, got {self.port}")
         if self.max_upload_mb <= 0 or self.max_pixels <= 0 or self.page_size < 1:
             raise FiloError("upload limits and page size must be positive")
+        if not self.roots:
+            raise FiloError("app.roots must name at least one folder (e.g. data,results)")
+        if self.max_concurrent < 1 or self.max_queue < 0:
+            raise FiloError(f"app.max_concurrent must be at least 1 and app.max_queue at least 0, got "
+                            f"{self.max_concurrent} and {self.max_queue}")
