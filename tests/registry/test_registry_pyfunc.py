@@ -83,6 +83,19 @@ def test_pyfunc_predicts_each_row_with_its_zero_shot_direction(registered, table
     assert all(set(item) == {"description", "similarity"} for row in output["top_descriptions"] for item in row)
 
 
+def test_concurrent_first_requests_all_get_the_answer_of_a_lone_request(registered, table, tmp_path):
+    # `mlflow models serve` calls predict from several threads; the first calls load the models lazily.
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = mlflow.pyfunc.load_model(CHAMPION_URI, model_config={"output_dir": str(tmp_path / "maps")})
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outputs = list(pool.map(lambda _: model.predict(table), range(6)))
+    expected = direct_scores(registered, table)
+    for output in outputs:
+        assert output["error"].isna().all()
+        assert output["score"].tolist() == pytest.approx(expected, abs=1e-6)
+
+
 def test_pyfunc_overlays_go_to_the_environment_directory(registered, table, tmp_path, monkeypatch):
     monkeypatch.setenv(OUTPUT_DIR_ENV, str(tmp_path / "from-env"))
     output = mlflow.pyfunc.load_model(CHAMPION_URI).predict(table.iloc[:1])

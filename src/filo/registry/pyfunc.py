@@ -41,6 +41,7 @@ import importlib.metadata
 import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,9 @@ class FiLoPyfuncModel(mlflow.pyfunc.PythonModel):
         configured = config.get("output_dir") or os.environ.get(OUTPUT_DIR_ENV)
         self._output_dir = Path(configured) if configured else None
         bundle_dir = context.artifacts[BUNDLE_ARTIFACT]
+        # The scoring server calls predict from several threads; the predictor loads and prepares models
+        # lazily and a forward already uses every core, so requests take turns (one forward at a time).
+        self._forward_lock = threading.Lock()
         self.predictor = read_bundle(bundle_dir).predictor(
             device=resolve_device(config.get("device")), calibrations=registered_calibrations(bundle_dir)
         )
@@ -135,7 +139,7 @@ class FiLoPyfuncModel(mlflow.pyfunc.PythonModel):
         if raw_format is not None and raw_format not in RAW_MAP_FORMATS:
             raise FiloError(f"param raw_maps must be one of {RAW_MAP_FORMATS} or empty, got {raw_format!r}")
         results: list[dict | None] = [None] * len(frame)
-        with tempfile.TemporaryDirectory(prefix="filo-request-") as scratch:
+        with self._forward_lock, tempfile.TemporaryDirectory(prefix="filo-request-") as scratch:
             paths, sent = _image_files(frame, Path(scratch))
             for (category, uploaded), rows in frame.groupby([CATEGORY_COLUMN, sent], sort=False):
                 key = self.predictor.category_key(str(category))
