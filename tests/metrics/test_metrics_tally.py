@@ -89,6 +89,13 @@ def test_order_keys_sort_like_the_scores_and_merge_signed_zeros(dtype: type) -> 
     np.testing.assert_array_equal(compare(keys), compare(scores))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_nonnegative_shortcut_gives_the_same_keys(dtype: type) -> None:
+    scores = np.abs(_tricky_scores(np.random.default_rng(8), dtype, 500))
+    scores[:2] = [0.0, -0.0]
+    np.testing.assert_array_equal(order_keys(scores, nonnegative=True), order_keys(scores))
+
+
 def test_round_down_gives_the_largest_float32_at_or_below() -> None:
     values = np.random.default_rng(7).normal(size=1000) * 10.0 ** np.arange(-5, 5).repeat(100)
     rounded = round_down_to(values, np.dtype(np.float32))

@@ -11,10 +11,9 @@ Exact and memory-bounded. Two passes over the images:
 
 Peak extra memory is about ``50 bytes x anomalous pixels`` (scores, region index, PRO
 weights, distinct values and their inverse index), the tallies' bucket tables (16 bytes
-a bucket, at most ``2**24`` buckets for the exact tally, which VisA's float32 scores need
-to be counted without any sort, and never more than the chunk or 4 per distinct positive
-score) and ``~20 bytes x chunk`` of integer keys. Maps and masks may be one
-(N, H, W) array or sequences of 2-D arrays (sizes may differ per image); scores are
+a bucket, no more buckets than pixels in a chunk, at most ``2**24``: what VisA-like float32
+scores need to be counted without any sort) and ``~20 bytes x chunk`` of integer keys.
+Maps and masks may be one (N, H, W) array or sequences of 2-D arrays (sizes may differ per image); scores are
 counted as float32 when every map is float16/float32, else as float64.
 """
 
@@ -40,7 +39,7 @@ from filo.metrics.tally import ThresholdTally, order_keys, round_down_to
 from filo.metrics.validation import as_binary, as_scores
 
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
-DEFAULT_CHUNK_PIXELS = 1 << 23
+DEFAULT_CHUNK_PIXELS = 1 << 24  # bucket tables up to 2**24: see MAX_BUCKETS
 MAX_BUCKETS = 1 << 24  # the exact tally's bucket table: VisA's float32 anomalous pixels span ~1.2e7 keys
 AUTHORS_MAX_BUCKETS = 1 << 20  # ~200 thresholds: finer buckets would only save rare binary searches
 
@@ -85,30 +84,32 @@ def compute_pixel_metrics(
     distinct, distinct_index, positives_at = np.unique(
         quantised_positives, return_inverse=True, return_counts=True
     )
-    # Bucket tables no bigger than what the positives or a chunk take anyway, nor than the pixels to count.
-    table_limit = max(2, min(positives.n_pixels, max(chunk_pixels, 4 * len(distinct))))
+    # Bucket tables no bigger than a chunk: their memory and per-chunk cost stay within the chunk's own.
+    table_limit = max(2, min(positives.n_pixels, chunk_pixels))
     exact_tally = ThresholdTally(distinct, max_buckets=min(MAX_BUCKETS, table_limit))
     thresholds = authors_thresholds(positives.score_min, positives.score_max)
     # A score s <= t (float64 t) exactly when s <= the largest score-dtype number <= t.
     authors_cuts, authors_index = np.unique(round_down_to(thresholds, positives.scores.dtype), return_inverse=True)
     authors_tally = ThresholdTally(authors_cuts, max_buckets=min(AUTHORS_MAX_BUCKETS, table_limit))
     for chunk in _map_chunks(maps, positives.scores.dtype, chunk_pixels, progress):
-        keys = order_keys(chunk)
+        keys = order_keys(chunk, nonnegative=positives.score_min >= 0)
         authors_tally.add_keys(keys)
         exact_tally.add_keys(keys if bins is None else order_keys(_quantise(chunk, positives, bins)))
     exact_tally.add(quantised_positives, weight=-1)  # what remains are the normal pixels
     authors_tally.add(positives.scores, weight=-1)
 
     counts = rank_counts(positives_at, exact_tally)
+    authors_at_or_below, n_negative = authors_tally.counts()[1][authors_index], authors_tally.total
+    del exact_tally, authors_tally  # frees the bucket tables before the curves are built
+
     result = summarise_counts(counts, prefix="pixel", unit="pixels")
     pro_weight_at = np.bincount(distinct_index, weights=positives.pro_weight, minlength=len(distinct))
     _set_or_explain(result, "pixel_aupro", lambda: official_aupro(counts, pro_weight_at, pro_fpr_limit))
-    authors_at_or_below = authors_tally.counts()[1][authors_index]
     _set_or_explain(
         result,
         "pixel_aupro_authors",
         lambda: authors_aupro(thresholds, positives.scores, positives.pro_weight, authors_at_or_below,
-                              authors_tally.total, pro_fpr_limit),
+                              n_negative, pro_fpr_limit),
     )
     return result
 

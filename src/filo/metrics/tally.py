@@ -27,20 +27,22 @@ DEFAULT_MAX_BUCKETS = 1 << 24
 _KEY_DTYPES = {np.dtype(np.float32): np.dtype(np.int32), np.dtype(np.float64): np.dtype(np.int64)}
 
 
-def order_keys(scores: np.ndarray) -> np.ndarray:
+def order_keys(scores: np.ndarray, *, nonnegative: bool = False) -> np.ndarray:
     """Integer keys (int32 for float32, int64 for float64) ordered like the non-NaN `scores`.
 
     Non-negative floats keep their bits; negative ones become minus their magnitude bits,
-    so -0.0 and +0.0 share key 0 and larger magnitudes sort lower.
+    so -0.0 and +0.0 share key 0 and larger magnitudes sort lower. ``nonnegative=True``
+    promises no score is below zero (-0.0 allowed) and saves three passes over them.
     """
     key_dtype = _KEY_DTYPES.get(scores.dtype)
     if key_dtype is None:
         raise FiloError(f"scores must be float32 or float64 to be tallied, got {scores.dtype}.")
     bits = scores.view(key_dtype)
-    sign = bits >> (8 * key_dtype.itemsize - 1)  # 0 or -1
-    keys = bits & np.iinfo(key_dtype).max
-    keys ^= sign
-    keys -= sign  # (x ^ -1) - (-1) == -x: conditional negation without a branch
+    keys = bits & np.iinfo(key_dtype).max  # drops the sign: -0.0 becomes +0.0
+    if not nonnegative:
+        sign = bits >> (8 * key_dtype.itemsize - 1)  # 0 or -1
+        keys ^= sign
+        keys -= sign  # (x ^ -1) - (-1) == -x: conditional negation without a branch
     return keys
 
 
@@ -86,8 +88,6 @@ class ThresholdTally:
         self._offset = (low >> self._shift) - 1
         n_buckets = (high >> self._shift) - self._offset + 2
         self._clip = ((low >> self._shift) - 1) << self._shift, ((high >> self._shift) + 1) << self._shift
-        limits = np.iinfo(self._key_dtype)
-        self._work_dtype = np.int64 if self._clip[0] < limits.min or self._clip[1] > limits.max else limits.dtype
         self._threshold_buckets = (keys >> self._shift) - self._offset
         self._per_bucket = np.zeros(n_buckets, dtype=np.int64)
         if self._shift > 0:  # a wide bucket holding a threshold cannot place its scores alone
@@ -112,8 +112,10 @@ class ThresholdTally:
         self.total += weight * keys.size
         if len(self.thresholds) == 0 or keys.size == 0:
             return
-        buckets = np.clip(keys.astype(self._work_dtype, copy=False), *self._clip)  # a new array: keys stay
-        buckets >>= self._shift
+        # Clipped straight into a new intp array (keys stay as they are; bincount takes intp as is).
+        buckets = np.clip(keys, *self._clip, out=np.empty(keys.shape, dtype=np.intp), dtype=np.intp)
+        if self._shift:
+            buckets >>= self._shift
         buckets -= self._offset
         _accumulate(self._per_bucket, np.bincount(buckets, minlength=len(self._per_bucket)), weight)
         if self._shift > 0:
