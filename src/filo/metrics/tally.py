@@ -9,8 +9,8 @@ below all the others; so does, exactly, one whose bucket is a single key (``shif
 then it equals the threshold there or none. Counting those scores is one ``np.bincount``
 per chunk, O(scores), whatever their order. Only scores in a wider bucket that also holds
 a threshold are compared one by one (sorted, then binary searched), so with enough buckets
-for the thresholds' key span (VisA's anomalous pixels at 518 x 518: about 1.2e7 float32
-keys) nothing is sorted at all. Counts are integers, so adding a chunk and later
+for the thresholds' key span (the anomalous pixels of benchmarks/metrics.py's VisA-sized
+float32 set span about 1.2e7 keys) nothing is sorted at all. Counts are integers, so adding a chunk and later
 subtracting one (``weight=-1``) is exact: that is how all pixels can be counted and the
 anomalous ones removed, without masking the normal ones out of every map.
 """
@@ -62,8 +62,8 @@ class ThresholdTally:
     """How many scores lie below, and at or below, each of fixed thresholds, over chunks of scores.
 
     `thresholds` are sorted, distinct, finite float32 or float64 values; every chunk given to
-    ``add`` must have the same dtype and no NaN (``add_keys`` takes their ``order_keys``). ``max_buckets`` bounds the bucket table
-    (8 bytes a bucket, twice while a chunk is counted).
+    ``add`` must have the same dtype and no NaN (``add_keys`` takes their ``order_keys``).
+    ``max_buckets`` bounds the bucket table (8 bytes a bucket, twice while a chunk is counted).
     """
 
     def __init__(self, thresholds: np.ndarray, *, max_buckets: int = DEFAULT_MAX_BUCKETS) -> None:
