@@ -8,7 +8,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from metric_references import blob_masks, f1_max, noisy_maps
+from metric_references import blob_masks, f1_max, noisy_maps, official_aupro
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from filo.errors import FiloError
@@ -37,6 +37,31 @@ def test_exact_values_equal_scikit_learn(seed: int, decimals: int | None, chunk_
     assert set(result) == KEYS
     for key, expected in _sklearn_values(masks, maps).items():
         assert result[key] == pytest.approx(expected, abs=1e-10), key
+
+
+@pytest.mark.parametrize("chunk_pixels", [100, 1 << 22])
+def test_signed_maps_spanning_many_exponents_equal_scikit_learn(chunk_pixels: int) -> None:
+    """Wide key spans force coarse buckets and binary searches; zeros of both signs must tie."""
+    rng = np.random.default_rng(8)
+    masks = blob_masks(rng, 6, 24)
+    maps = (rng.normal(size=masks.shape) * 10.0 ** rng.integers(-20, 20, masks.shape) + 5.0 * masks)
+    maps[:, :3] = np.round(maps[:, :3], 1)  # many ties, including 0.0 and -0.0
+    maps = maps.astype(np.float32)
+    result = compute_pixel_metrics(masks, maps, chunk_pixels=chunk_pixels, progress=False)
+    for key, expected in _sklearn_values(masks, maps).items():
+        assert result[key] == pytest.approx(expected, abs=1e-10), key
+    assert result["pixel_aupro"] == pytest.approx(official_aupro(masks, maps), abs=1e-9)
+
+
+def test_maps_of_mixed_float_dtypes_are_counted_in_float64() -> None:
+    rng = np.random.default_rng(9)
+    masks = blob_masks(rng, 3, 20)
+    maps = noisy_maps(rng, masks)
+    mixed = [maps[0].astype(np.float16), maps[1], maps[2].astype(np.float64) + 1e-12]
+    result = compute_pixel_metrics(masks, mixed, chunk_pixels=300, progress=False)
+    as_float64 = np.stack([anomaly_map.astype(np.float64) for anomaly_map in mixed])
+    for key, expected in _sklearn_values(masks, as_float64).items():
+        assert result[key] == pytest.approx(expected, abs=1e-12), key
 
 
 def test_sequences_of_differently_sized_maps_are_accepted() -> None:
@@ -128,6 +153,7 @@ def test_result_serialises_as_plain_json() -> None:
         (np.zeros((1, 4, 4)), np.full((1, 4, 4), np.nan), {}, "anomaly map 0 contains NaN"),
         (np.zeros((1, 4, 4)), np.zeros((1, 4, 4)), {"pro_fpr_limit": 0.0}, "pro_fpr_limit"),
         (np.zeros((1, 4, 4)), np.zeros((1, 4, 4)), {"bins": 1}, "bins must be"),
+        (np.zeros((1, 4, 4)), np.zeros((1, 4, 4), dtype=np.longdouble), {}, "convert them to float32 or float64"),
     ],
 )
 def test_bad_inputs_raise_a_clear_error(masks, maps, kwargs, message: str) -> None:

@@ -2,10 +2,10 @@
 
 Every exact metric here (ROC AUC, AP, F1-max, official AUPRO) only needs, for each
 distinct score ``u_k`` taken by a *positive*, how many positives equal it and how many
-negatives lie strictly below it and at-or-below it. Negatives never need to be sorted
-all at once: they arrive in chunks, each chunk is sorted on its own and the thresholds
-are located in it with a binary search, so memory stays bounded by the chunk size plus
-the positives, and ties are handled exactly (decision rule: ``score >= threshold``).
+negatives lie strictly below it and at-or-below it. Negatives are never sorted: a
+``ThresholdTally`` on the distinct positive scores counts them chunk by chunk, so memory
+stays bounded by the chunk size plus the positives, and ties are handled exactly
+(decision rule: ``score >= threshold``).
 
 Sums over thresholds are exact (integers) or correctly rounded (`math.fsum`), never a BLAS
 dot product: OpenBLAS splits long dot products across its threads, so their last bits
@@ -20,22 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from filo.metrics.results import MetricValues
-
-
-class NegativeCounter:
-    """Accumulate, over chunks of negative scores, the counts below / at-or-below fixed thresholds."""
-
-    def __init__(self, thresholds: np.ndarray) -> None:
-        self.thresholds = np.asarray(thresholds)
-        self.below = np.zeros(len(self.thresholds), dtype=np.int64)
-        self.at_or_below = np.zeros(len(self.thresholds), dtype=np.int64)
-        self.total = 0
-
-    def add_sorted(self, sorted_scores: np.ndarray) -> None:
-        """Count one chunk of negative scores, already sorted ascending."""
-        self.below += np.searchsorted(sorted_scores, self.thresholds, side="left")
-        self.at_or_below += np.searchsorted(sorted_scores, self.thresholds, side="right")
-        self.total += len(sorted_scores)
+from filo.metrics.tally import ThresholdTally
 
 
 @dataclass(frozen=True)
@@ -60,13 +45,14 @@ class RankCounts:
         return self.thresholds[::-1], true_positives, false_positives
 
 
-def rank_counts(positives_at: np.ndarray, negatives: NegativeCounter) -> RankCounts:
-    """Combine a counter built on the distinct positive scores with how many positives equal each."""
+def rank_counts(positives_at: np.ndarray, negatives: ThresholdTally) -> RankCounts:
+    """Combine a tally of the negatives on the distinct positive scores with how many positives equal each."""
+    below, at_or_below = negatives.counts()
     return RankCounts(
         thresholds=negatives.thresholds,
         positives_at=np.asarray(positives_at, dtype=np.int64),
-        negatives_below=negatives.below,
-        negatives_at_or_below=negatives.at_or_below,
+        negatives_below=below,
+        negatives_at_or_below=at_or_below,
         n_positive=int(np.sum(positives_at)),
         n_negative=int(negatives.total),
     )
@@ -74,10 +60,11 @@ def rank_counts(positives_at: np.ndarray, negatives: NegativeCounter) -> RankCou
 
 def count_in_memory(positive_scores: np.ndarray, negative_scores: np.ndarray) -> RankCounts:
     """RankCounts for scores that fit in memory at once (image-level scores, small tests)."""
-    distinct, positives_at = np.unique(positive_scores, return_counts=True)
-    counter = NegativeCounter(distinct)
-    counter.add_sorted(np.sort(negative_scores))
-    return rank_counts(positives_at, counter)
+    dtype = np.promote_types(np.float32, np.result_type(positive_scores, negative_scores))
+    distinct, positives_at = np.unique(positive_scores.astype(dtype), return_counts=True)
+    tally = ThresholdTally(distinct, max_buckets=max(1024, 4 * len(distinct)))
+    tally.add(negative_scores.astype(dtype))
+    return rank_counts(positives_at, tally)
 
 
 def roc_auc(counts: RankCounts) -> float:

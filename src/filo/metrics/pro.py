@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from filo.metrics.counts import NegativeCounter, RankCounts
+from filo.metrics.counts import RankCounts
 
 AUTHORS_STEPS = 200
 
@@ -81,10 +81,11 @@ def authors_aupro(
     thresholds: np.ndarray,
     positive_scores: np.ndarray,
     pro_weight: np.ndarray,
-    negatives: NegativeCounter,
+    negatives_at_or_below: np.ndarray,
+    n_negative: int,
     fpr_limit: float,
 ) -> float:
-    """The authors' AUPRO from the anomalous pixels and a negative counter on `thresholds`.
+    """The authors' AUPRO from the anomalous pixels and the normal pixels' counts ``<=`` each threshold.
 
     ``pro_weight`` is ``1 / (number_of_regions * area_of_the_pixel's_region)`` per anomalous
     pixel, so the mean over regions of the flagged fraction at ``t`` is the summed weight of
@@ -93,7 +94,7 @@ def authors_aupro(
     """
     if len(positive_scores) == 0:
         raise MetricUndefined("there are no anomalous pixels")
-    if negatives.total == 0:
+    if n_negative == 0:
         raise MetricUndefined("there are no normal pixels, so the false-positive rate is undefined")
     if len(thresholds) == 0:
         raise MetricUndefined(
@@ -102,7 +103,7 @@ def authors_aupro(
     thresholds_below = np.searchsorted(thresholds, positive_scores, side="left")
     weight_by_count = np.bincount(thresholds_below, weights=pro_weight, minlength=len(thresholds) + 1)
     pro = np.cumsum(weight_by_count[::-1])[::-1][1:]
-    fpr = (negatives.total - negatives.at_or_below) / negatives.total
+    fpr = (n_negative - negatives_at_or_below) / n_negative
     kept = fpr < fpr_limit
     if kept.sum() < 2:
         raise MetricUndefined(
