@@ -82,6 +82,18 @@ def test_a_folder_is_predicted_page_by_page(app_client, demo):
     assert missing.status_code == 400 and "is not a folder" in missing.json()["error"]
 
 
+def test_the_results_view_shows_each_anomalous_images_ground_truth_mask(app_client, demo):
+    """The manifest is found through the profile's registry (key "visa", dataset name "synth_visa")."""
+    import pandas as pd
+
+    scores = pd.read_parquet(demo.root / "results" / "mvtec_to_visa" / "scores.parquet").sort_values("image_id")
+    first_page = scores.head(demo.settings.page_size)
+    assert first_page["label"].sum() >= 1  # VisA's Anomaly/ images sort before Normal/ ones
+    page = app_client.get("/results/mvtec_to_visa", params={"sort": "image_id", "order": "asc"}).text
+    assert page.count('alt="ground truth"') == int(first_page["label"].sum())
+    assert page.count("no defect mask") == int((first_page["label"] == 0).sum())
+
+
 def test_the_results_view_shows_metrics_histograms_and_filters_false_positives(app_client, demo):
     verdict = json.loads((demo.root / "results" / "mvtec_to_visa" / "verdict.json").read_text())
     assert app_client.get("/results").text.count("/results/mvtec_to_visa") == 1
