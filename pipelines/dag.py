@@ -197,6 +197,9 @@ def pipeline_stages(params_file: str | Path = PARAMS_FILE) -> list[Stage]:
                           Arg("--verdict", f"results/{key}/verdict.json", "dep"),
                           Arg("--descriptions", registry.descriptions(target), "dep"),
                           Arg("--calibration-manifest", registry.manifest(target), "dep")]
+    for target in registry.targets:
+        register_args += [Arg("--target-manifest", registry.manifest(target), "dep"),
+                          Arg("--target-descriptions", registry.descriptions(target), "dep")]
     stages.append(Stage("register", ("register",), "filo.stages.register",
                         (*register_args, Arg("--out", "results/registration.json", "out")), (RegisterSettings,)))
     return stages
