@@ -45,7 +45,7 @@ class IndexResult:
 
 
 def detect_layout(root: str | os.PathLike) -> str:
-    """'visa' when the root holds split_csv/1cls.csv, else 'mvtec'."""
+    """'visa' when the root holds split_csv/1cls.csv, else 'mvtec' (the folder layout is never guessed: name it)."""
     return "visa" if (Path(root) / SPLIT_FILE).is_file() else "mvtec"
 
 
