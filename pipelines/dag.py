@@ -86,7 +86,8 @@ class Stage:
     network: bool = False
     """The stage may reach the network (dataset download, LLM): the Prefect flow retries it."""
     after: tuple[str, ...] = ()
-    """Outputs of earlier stages this one runs after without reading them (DVC deps not on its command line)."""
+    """Outputs of earlier stages this one runs after without reading them, and files its params name (e.g. a
+    user descriptions file): DVC deps not on its command line."""
     params: tuple[str, ...] = ()
     """Whole params keys the stage reads besides its settings sections (its dataset's registry entry)."""
 
@@ -135,7 +136,8 @@ def pipeline_stages(params_file: str | Path = PARAMS_FILE) -> list[Stage]:
     from filo.registry.settings import RegisterSettings
     from filo.training.params import TrainParams
 
-    _, registry = load_profile(params_file)
+    document, registry = load_profile(params_file)
+    user_file = (document.get("describe") or {}).get("user_file")  # a file the describe stages read: a DVC dep
     entry = {key: (f"{DATASETS_SECTION}.{key}",) for key in registry.datasets}
     stages: list[Stage] = [Stage(
         "preflight", ("doctor",), "filo.stages.doctor", (Arg("--out", PREFLIGHT, "out"),),
@@ -156,7 +158,7 @@ def pipeline_stages(params_file: str | Path = PARAMS_FILE) -> list[Stage]:
         stages.append(Stage(
             f"describe_{key}", ("describe",), "filo.stages.describe",
             (Arg("--manifest", registry.manifest(key), "dep"), Arg("--out", registry.descriptions(key), "out")),
-            (DescribeSettings,), network=True))
+            (DescribeSettings,), network=True, after=(str(user_file),) if user_file else ()))
     stages.append(Stage("detector", ("boxes-detector",), "filo.stages.boxes",
                         (Arg("--out", "models/detector", "out"),), (DetectorSettings,), after=(PREFLIGHT,)))
     for key in registry.evaluated:
