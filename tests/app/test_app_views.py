@@ -67,7 +67,7 @@ def test_an_image_over_the_pixel_limit_is_refused(demo):
 
 
 def test_a_folder_is_predicted_page_by_page(app_client, demo):
-    folder = demo.root / "data" / VISA_CATEGORY / "Data" / "Images"
+    folder = demo.root / "data" / "datasets" / "visa" / VISA_CATEGORY / "Data" / "Images"
     images = sorted(folder.rglob("*.png"))
     first = app_client.get("/api/folder", params={"model": CHAMPION, "category": VISA_CATEGORY,
                                                   "folder": str(folder), "page": 1}).json()
