@@ -1,17 +1,24 @@
 """The pipeline's DAG, defined once: which `filo` command each stage runs, on which paths, reading which params.
 
-Both runners are derived from `pipeline_stages()`:
+The stages come from the profile's dataset registry (`filo.data.registry`: sections
+`datasets:` and `targets:` of its params.yaml): per dataset a dataset stage (none for a
+local folder, indexed in place), index, describe and (where some model is evaluated on it)
+boxes; per training direction a train and an evaluate stage, and one evaluate stage per
+direction and target; one register stage. Adding a dataset is an entry in params.yaml.
 
-- `dvc.yaml` is generated from it (``python -m filo.pipelines.dag --write``), with each
-  stage's code dependencies computed from the import closure of its command
-  (`filo.pipelines.imports`); a test fails when the committed file is stale. The paper
-  profile's ``profiles/paper/dvc.yaml`` is a link to the same file, run with that folder's
-  params.yaml;
+Both runners are derived from `pipeline_stages(params_file)`:
+
+- each profile's `dvc.yaml` is generated from it (``python -m filo.pipelines.dag --write``
+  writes every profile's: the demo's here, ``profiles/*/dvc.yaml``), with each stage's code
+  dependencies computed from the import closure of its command (`filo.pipelines.imports`)
+  and its DVC params the keys of its settings sections that the params file sets and that
+  change results (`filo.settings.result_keys`: a field marked ``affects_result: False``,
+  such as ``train.num_workers``, reruns nothing); a test fails when a committed file is stale;
 - the Prefect flow (`filo.pipelines.flows`) runs the same stages in the same order, by
   parsing the same command line with the same `filo` parser and calling the stage function
   it points at (box extraction and evaluation fanned out over shards).
 
-A stage's settings are whole params sections (`filo.settings`); its command carries paths only.
+A stage's settings are params sections (`filo.settings`); its command carries paths only.
 To add a stage: write its library function and settings dataclass, its `stages/` CLI module,
 append a `Stage` here, regenerate `dvc.yaml`.
 """
@@ -24,22 +31,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from filo.data.registry import DATASETS_SECTION, DatasetRegistry, registry_from_params
 from filo.evaluation.outputs import METRICS_FILE, METRICS_PLOTS, OUTPUT_FILES
 
-LAYOUTS = ("mvtec", "visa")
-"""The two datasets, by on-disk layout (MVTec AD and VisA)."""
-DIRECTIONS = (("mvtec", "visa"), ("visa", "mvtec"))
-"""(training dataset, evaluation dataset) of the two zero-shot directions."""
 PARAMS_FILE = "params.yaml"
 CODE_ROOT = "${code_root}"
 """DVC variable (from params.yaml) locating the repository root from the profile folder: "." or "../.."."""
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = (".", "profiles/paper", "profiles/custom")
+"""The profile folders of the repository (each: a params.yaml and the dvc.yaml generated from it)."""
 
 Role = Literal["dep", "out", "option"]
 
 
-def direction_key(train_layout: str, target_layout: str) -> str:
-    """Name of a direction in stage names and paths, e.g. "mvtec_to_visa"."""
-    return f"{train_layout}_to_{target_layout}"
+def direction_key(train: str, target: str) -> str:
+    """Name of a direction (dataset keys) in stage names and paths, e.g. "mvtec_to_visa"."""
+    return f"{train}_to_{target}"
+
+
+def target_key(direction: str, target: str) -> str:
+    """Name of a direction's zero-shot evaluation on an extra target, e.g. "mvtec_to_visa_on_product"."""
+    return f"{direction}_on_{target}"
 
 
 @dataclass(frozen=True)
@@ -61,8 +73,8 @@ class Stage:
     module: str
     """The CLI module that parses the command (the root of the stage's code dependencies)."""
     args: tuple[Arg, ...]
-    sections: tuple[str, ...]
-    """The params sections the stage reads (declared as DVC params)."""
+    settings: tuple[type, ...]
+    """The settings classes (params sections) the stage reads; their result-changing keys are its DVC params."""
     out_files: tuple[str, ...] = ()
     """For an out that is a folder the stage replaces as a whole: the files in it DVC tracks one by one."""
     metrics: tuple[str, ...] = ()
@@ -74,7 +86,15 @@ class Stage:
     network: bool = False
     """The stage may reach the network (dataset download, LLM): the Prefect flow retries it."""
     after: tuple[str, ...] = ()
-    """Outputs of earlier stages this one runs after without reading them (DVC deps not on its command line)."""
+    """Outputs of earlier stages this one runs after without reading them, and files its params name (e.g. a
+    user descriptions file): DVC deps not on its command line."""
+    params: tuple[str, ...] = ()
+    """Whole params keys the stage reads besides its settings sections (its dataset's registry entry)."""
+
+    @property
+    def sections(self) -> tuple[str, ...]:
+        """The params sections the stage reads."""
+        return tuple(cls.SECTION for cls in self.settings)
 
     def argv(self, root: Path | None = None, params_file: str | Path = PARAMS_FILE) -> list[str]:
         """The command line after `filo`, with paths under `root` when given (the Prefect flow's run folder)."""
@@ -98,67 +118,92 @@ PREFLIGHT = "results/preflight.json"
 """The record of a passed preflight (`filo doctor`): the stages that start the work run after it."""
 
 
-def pipeline_stages() -> list[Stage]:
-    """Every stage of the pipeline, in an order that runs each after its inputs."""
-    from filo.doctor import DoctorSettings, checked_settings
+def load_profile(params_file: str | Path = PARAMS_FILE) -> tuple[dict, DatasetRegistry]:
+    """The params document of a profile and its dataset registry."""
+    from filo.settings import read_params
 
+    document = read_params(params_file)
+    return document, registry_from_params(document, source=str(params_file))
+
+
+def pipeline_stages(params_file: str | Path = PARAMS_FILE) -> list[Stage]:
+    """Every stage of the profile whose params file is `params_file`, in an order that runs each after its inputs."""
+    from filo.boxes.stage import BoxesSettings, DetectorSettings
+    from filo.data.stage import DataSettings, IndexSettings
+    from filo.descriptions.stage import DescribeSettings
+    from filo.doctor import DoctorSettings, checked_settings
+    from filo.evaluation.settings import EvaluationSettings
+    from filo.registry.settings import RegisterSettings
+    from filo.training.params import TrainParams
+
+    document, registry = load_profile(params_file)
+    user_file = (document.get("describe") or {}).get("user_file")  # a file the describe stages read: a DVC dep
+    entry = {key: (f"{DATASETS_SECTION}.{key}",) for key in registry.datasets}
     stages: list[Stage] = [Stage(
         "preflight", ("doctor",), "filo.stages.doctor", (Arg("--out", PREFLIGHT, "out"),),
-        tuple(cls.SECTION for cls in (*checked_settings(), DoctorSettings)))]
-    for layout in LAYOUTS:
+        (*checked_settings(), DoctorSettings), params=(DATASETS_SECTION,))]
+    for key, spec in registry.datasets.items():
+        root = registry.dataset_dir(key)
+        if spec.source != "local":
+            stages.append(Stage(
+                f"dataset_{key}", ("data", "prepare"), "filo.stages.data",
+                (Arg("--dataset", key, "option"), Arg("--out", root, "out")),
+                (DataSettings,) if spec.source == "synthetic" else (), uncached_outs=True,
+                network=spec.source == "download", after=(PREFLIGHT,), params=entry[key]))
         stages.append(Stage(
-            f"dataset_{layout}", ("data", "prepare"), "filo.stages.data",
-            (Arg("--layout", layout, "option"), Arg("--out", f"data/datasets/{layout}", "out")),
-            ("data",), uncached_outs=True, network=True, after=(PREFLIGHT,)))
+            f"index_{key}", ("data", "index"), "filo.stages.data",
+            (Arg("--dataset", key, "option"), Arg("--root", root, "dep"),
+             Arg("--out", registry.manifest(key), "out")),
+            (IndexSettings,), params=entry[key]))
         stages.append(Stage(
-            f"index_{layout}", ("data", "index"), "filo.stages.data",
-            (Arg("--layout", layout, "option"), Arg("--root", f"data/datasets/{layout}", "dep"),
-             Arg("--out", f"data/manifests/{layout}.parquet", "out")),
-            ("data", "index")))
-        stages.append(Stage(
-            f"describe_{layout}", ("describe",), "filo.stages.describe",
-            (Arg("--manifest", f"data/manifests/{layout}.parquet", "dep"),
-             Arg("--out", f"data/descriptions/{layout}.json", "out")),
-            ("describe",), network=True))
+            f"describe_{key}", ("describe",), "filo.stages.describe",
+            (Arg("--manifest", registry.manifest(key), "dep"), Arg("--out", registry.descriptions(key), "out")),
+            (DescribeSettings,), network=True, after=(str(user_file),) if user_file else ()))
     stages.append(Stage("detector", ("boxes-detector",), "filo.stages.boxes",
-                        (Arg("--out", "models/detector", "out"),), ("detector",), after=(PREFLIGHT,)))
-    for layout in LAYOUTS:
+                        (Arg("--out", "models/detector", "out"),), (DetectorSettings,), after=(PREFLIGHT,)))
+    for key in registry.evaluated:
         stages.append(Stage(
-            f"boxes_{layout}", ("boxes",), "filo.stages.boxes",
-            (Arg("--manifest", f"data/manifests/{layout}.parquet", "dep"),
-             Arg("--descriptions", f"data/descriptions/{layout}.json", "dep"),
+            f"boxes_{key}", ("boxes",), "filo.stages.boxes",
+            (Arg("--manifest", registry.manifest(key), "dep"),
+             Arg("--descriptions", registry.descriptions(key), "dep"),
              Arg("--detector", "models/detector", "dep"),
-             Arg("--out", f"data/boxes/{layout}.parquet", "out")),
-            ("boxes",)))
-    for source, target in DIRECTIONS:
+             Arg("--out", registry.boxes(key), "out")),
+            (BoxesSettings,)))
+    for source, target in registry.directions:
         key = direction_key(source, target)
         stages.append(Stage(
             f"train_{key}", ("train",), "filo.stages.train",
-            (Arg("--manifest", f"data/manifests/{source}.parquet", "dep"),
-             Arg("--descriptions", f"data/descriptions/{source}.json", "dep"),
-             Arg("--eval-manifest", f"data/manifests/{target}.parquet", "dep"),
+            (Arg("--manifest", registry.manifest(source), "dep"),
+             Arg("--descriptions", registry.descriptions(source), "dep"),
+             Arg("--eval-manifest", registry.manifest(target), "dep"),
              Arg("--out", f"models/filo_{key}.pt", "out")),
-            ("train",)))
-    for source, target in DIRECTIONS:
-        key = direction_key(source, target)
+            (TrainParams,)))
+    evaluations = [(direction_key(source, target), direction_key(source, target), target)
+                   for source, target in registry.directions]
+    evaluations += [(target_key(direction_key(*direction), target), direction_key(*direction), target)
+                    for direction in registry.directions for target in registry.targets]
+    for name, direction, target in evaluations:
         stages.append(Stage(
-            f"evaluate_{key}", ("evaluate",), "filo.stages.evaluate",
-            (Arg("--model", f"models/filo_{key}.pt", "dep"),
-             Arg("--manifest", f"data/manifests/{target}.parquet", "dep"),
-             Arg("--descriptions", f"data/descriptions/{target}.json", "dep"),
-             Arg("--boxes", f"data/boxes/{target}.parquet", "dep"),
-             Arg("--out-dir", f"results/{key}", "out")),
-            ("evaluate",), out_files=EVALUATION_FILES, metrics=EVALUATION_METRICS, plots=EVALUATION_PLOTS))
+            f"evaluate_{name}", ("evaluate",), "filo.stages.evaluate",
+            (Arg("--model", f"models/filo_{direction}.pt", "dep"),
+             Arg("--manifest", registry.manifest(target), "dep"),
+             Arg("--descriptions", registry.descriptions(target), "dep"),
+             Arg("--boxes", registry.boxes(target), "dep"),
+             Arg("--out-dir", f"results/{name}", "out")),
+            (EvaluationSettings,), out_files=EVALUATION_FILES, metrics=EVALUATION_METRICS, plots=EVALUATION_PLOTS))
     register_args = []
-    for source, target in DIRECTIONS:
+    for source, target in registry.directions:
         key = direction_key(source, target)
         register_args += [Arg("--model", f"models/filo_{key}.pt", "dep"),
                           Arg("--metrics", f"results/{key}/metrics.json", "dep"),
                           Arg("--verdict", f"results/{key}/verdict.json", "dep"),
-                          Arg("--descriptions", f"data/descriptions/{target}.json", "dep"),
-                          Arg("--calibration-manifest", f"data/manifests/{target}.parquet", "dep")]
+                          Arg("--descriptions", registry.descriptions(target), "dep"),
+                          Arg("--calibration-manifest", registry.manifest(target), "dep")]
+    for target in registry.targets:
+        register_args += [Arg("--target-manifest", registry.manifest(target), "dep"),
+                          Arg("--target-descriptions", registry.descriptions(target), "dep")]
     stages.append(Stage("register", ("register",), "filo.stages.register",
-                        (*register_args, Arg("--out", "results/registration.json", "out")), ("register",)))
+                        (*register_args, Arg("--out", "results/registration.json", "out")), (RegisterSettings,)))
     return stages
 
 
@@ -175,13 +220,36 @@ def code_dependencies(stage: Stage) -> list[str]:
     return repository_paths(module_closure(["filo.cli", stage.module]))
 
 
-def dvc_stage(stage: Stage) -> dict:
+def tracked_params(stage: Stage, document: dict) -> list[str]:
+    """The params keys DVC tracks for `stage`: those of its sections the params file sets and that change results."""
+    from filo.settings import result_keys
+
+    keys = [key for key in stage.params if _has_key(document, key)]
+    for cls in stage.settings:
+        section = document.get(cls.SECTION)
+        if isinstance(section, dict):
+            keys += [f"{cls.SECTION}.{key}" for key in result_keys(cls, section)]
+    return keys
+
+
+def _has_key(document: dict, dotted: str) -> bool:
+    node = document
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def dvc_stage(stage: Stage, document: dict) -> dict:
     """The stage as a dvc.yaml entry (paths relative to the profile folder, code under ${code_root})."""
     definition: dict = {"cmd": " ".join(["filo", *stage.argv()])}
     deps = [f"{CODE_ROOT}/{path}" for path in code_dependencies(stage)]
     deps += stage.paths("dep") + list(stage.after)
     definition["deps"] = list(dict.fromkeys(deps))
-    definition["params"] = list(stage.sections)
+    params = tracked_params(stage, document)
+    if params:
+        definition["params"] = params
     outs: list = []
     for path in stage.paths("out"):
         if stage.out_files:
@@ -201,39 +269,50 @@ def dvc_stage(stage: Stage) -> dict:
 
 
 HEADER = """\
-# GENERATED from pipelines/dag.py by `python -m filo.pipelines.dag --write`: edit that file, not this one.
-# One DAG for both profiles: `dvc repro` here runs the demo with ./params.yaml; profiles/paper/dvc.yaml
-# is a link to this file, run in that folder (`cd profiles/paper && dvc repro`) with its own params.yaml.
-# Stage commands carry paths only; settings are whole params sections; code deps are each command's imports.
+# GENERATED from pipelines/dag.py and this folder's params.yaml by `python -m filo.pipelines.dag --write`:
+# edit those, not this file. Every profile (the demo here, profiles/*) runs the same DAG definition on the
+# datasets of its params (`datasets:`, `targets:`); `dvc repro` in the profile's folder runs it.
+# Stage commands carry paths only; params are the result-changing keys the params file sets (a key marked
+# affects_result: False, e.g. train.num_workers, reruns nothing); code deps are each command's imports.
 """
 
 
-def dvc_yaml_text() -> str:
-    """The full text of dvc.yaml."""
+def dvc_yaml_text(params_file: str | Path = PARAMS_FILE) -> str:
+    """The full text of the dvc.yaml of the profile whose params file is `params_file`."""
     import yaml
 
-    document = {"stages": {stage.name: dvc_stage(stage) for stage in pipeline_stages()}}
-    return HEADER + yaml.safe_dump(document, sort_keys=False, width=120)
+    document, _ = load_profile(params_file)
+    stages = {stage.name: dvc_stage(stage, document) for stage in pipeline_stages(params_file)}
+    return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=120)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the generated dvc.yaml, write it (--write), or check the committed one (--check)."""
+    """Print one profile's generated dvc.yaml (--params), write every profile's (--write), or check them (--check)."""
     parser = argparse.ArgumentParser(prog="python -m filo.pipelines.dag", description=main.__doc__)
-    parser.add_argument("--file", type=Path, default=Path("dvc.yaml"), help="dvc.yaml to write or check")
+    parser.add_argument("--params", type=Path, help="print the dvc.yaml of the profile with this params file")
+    parser.add_argument("--root", type=Path, default=REPO, help="repository root holding the profiles")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--write", action="store_true", help="write the file")
-    mode.add_argument("--check", action="store_true", help="exit 1 when the file differs from the definition")
+    mode.add_argument("--write", action="store_true", help="write every profile's dvc.yaml")
+    mode.add_argument("--check", action="store_true", help="exit 1 when a profile's dvc.yaml differs from its definition")
     args = parser.parse_args(argv)
-    text = dvc_yaml_text()
-    if args.write:
-        args.file.write_text(text, encoding="utf-8")
-        print(f"wrote {args.file}")
-    elif args.check:
-        if not args.file.is_file() or args.file.read_text(encoding="utf-8") != text:
-            print(f"{args.file} is stale: run `python -m filo.pipelines.dag --write`", file=sys.stderr)
-            return 1
-    else:
-        sys.stdout.write(text)
+    if args.params is not None or not (args.write or args.check):
+        sys.stdout.write(dvc_yaml_text(args.params or args.root / PARAMS_FILE))
+        return 0
+    stale = []
+    for profile in PROFILES:
+        folder = args.root / profile
+        text = dvc_yaml_text(folder / PARAMS_FILE)
+        target = folder / "dvc.yaml"
+        if args.write:
+            if target.is_symlink():
+                target.unlink()
+            target.write_text(text, encoding="utf-8")
+            print(f"wrote {target}")
+        elif not target.is_file() or target.read_text(encoding="utf-8") != text:
+            stale.append(str(target))
+    if stale:
+        print(f"stale: {', '.join(stale)}: run `python -m filo.pipelines.dag --write`", file=sys.stderr)
+        return 1
     return 0
 
 

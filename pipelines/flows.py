@@ -1,7 +1,8 @@
-"""The filo pipeline as a Prefect flow: the stages of `dag.pipeline_stages()`, in order, as `filo` runs them.
+"""The filo pipeline as a Prefect flow: the stages of `dag.pipeline_stages(params)`, in order, as `filo` runs them.
 
 Every stage is the same command `dvc.yaml` runs, with the same params file: its command
-line is parsed by the `filo` parser and its stage function called with the settings loaded
+line is parsed by the `filo` parser (the datasets, directions and targets come from the
+params file's registry, as for the dvc.yaml generated from it) and its stage function called with the settings loaded
 from its params section (`tasks.run_stage`). Box extraction and evaluation fan out over
 shards on one Dask cluster (a local one by default, or `dask_address` /
 ``$FILO_DASK_ADDRESS``); the network-bound stages retry. The flow runs in the folder `root`
@@ -55,7 +56,7 @@ def filo_pipeline(
     registration = None
     with working_directory(run_root), dask_cluster(workers=workers, address=dask_address,
                                                     processes=processes) as address:
-        for stage in pipeline_stages():
+        for stage in pipeline_stages(params_path):
             if stage.command == ("register",) and not register_model:
                 continue
             logger.info("stage %s: filo %s", stage.name, " ".join(stage.argv()))

@@ -6,7 +6,7 @@
 It makes the inputs a paper run reads (`filo.rehearsal`: ViT-L-14-336 with seeded random
 weights as a local checkpoint, a random Grounding DINO Swin-T OGC with a BERT-base-shaped
 text encoder, MVTec AD- and VisA-layout archives with 2 categories each), serves the
-archives over HTTP on 127.0.0.1, and runs every stage of `dag.pipeline_stages()` with
+archives over HTTP on 127.0.0.1, and runs every stage of `dag.pipeline_stages(params)` with
 `dvc repro --single-item` in a DVC project whose params are the paper profile's
 (`rehearsal_params`: same settings, one epoch per phase of two steps). Nothing is
 shrunk but the data and the epochs: 518-pixel maps, 37x37 tokens, batch sizes, the
@@ -33,16 +33,29 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .dag import DIRECTIONS, LAYOUTS, direction_key, pipeline_stages
+from .dag import direction_key, load_profile, pipeline_stages
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_PARAMS = REPO / "profiles" / "paper" / "params.yaml"
-FULL_IMAGES = {"mvtec": 5354, "visa": 10821}
-"""Images of the real datasets, every split (what the index stage reads)."""
-FULL_TEST_IMAGES = {"mvtec": 1725, "visa": 2162}
-"""Test images of MVTec AD and of VisA's 1cls split (what boxes, evaluation and training read)."""
-FULL_GOOD_TEST_IMAGES = {"mvtec": 467, "visa": 962}
-"""Normal test images (what registration scores to recalibrate each verdict)."""
+
+
+def paper_registry():
+    """The paper profile's dataset registry (the datasets the rehearsal stands in for)."""
+    return load_profile(PAPER_PARAMS)[1]
+
+
+def full_counts(registry) -> dict[str, dict[str, int]]:
+    """Per dataset key, the real dataset's image counts ("images", "test", "good_test"; see DatasetSource)."""
+    from filo.data.sources import SOURCES
+
+    counts = {}
+    for key, spec in registry.datasets.items():
+        source = SOURCES.get(spec.layout)
+        if source is None:
+            raise RuntimeError(f"the rehearsal extrapolates to known datasets only; {key} has layout {spec.layout}")
+        counts[key] = {"images": source.images, "test": source.test_images, "good_test": source.good_test_images}
+    return counts
+
 COST_METHOD = (
     "Each stage's wall time T (dvc repro --single-item, process start included) is split into a fixed part F "
     "and a part proportional to the images it processes, c per image, then F + c*N is its full-run time, with N "
@@ -116,29 +129,32 @@ def run_measured(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> 
 
 
 def make_profile(work: Path, params: dict) -> Path:
-    """A DVC project (no git) at `work/profile` running the repository's dvc.yaml with `params`."""
+    """A DVC project (no git) at `work/profile` running the pipeline's DAG with `params` (its dvc.yaml generated)."""
+    from .dag import dvc_yaml_text
+
     profile = work / "profile"
     profile.mkdir(parents=True)
     subprocess.run([_tool("dvc"), "init", "--no-scm", "--quiet"], cwd=profile, check=True)
-    (profile / "dvc.yaml").symlink_to(REPO / "dvc.yaml")
     (profile / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    (profile / "dvc.yaml").write_text(dvc_yaml_text(profile / "params.yaml"), encoding="utf-8")
     return profile
 
 
 def stage_images(profile: Path, steps_per_epoch: int) -> dict[str, int]:
     """Images each stage processed, from the manifests the run wrote (train: its steps of batch size 1,
     one epoch of each phase capped at `steps_per_epoch`)."""
-    manifests = {layout: pd.read_parquet(profile / "data" / "manifests" / f"{layout}.parquet") for layout in LAYOUTS}
-    test = {layout: int((m["split"] == "test").sum()) for layout, m in manifests.items()}
-    good = {layout: int(((m["split"] == "test") & (m["label"] == 0)).sum()) for layout, m in manifests.items()}
+    registry = paper_registry()
+    manifests = {key: pd.read_parquet(profile / registry.manifest(key)) for key in registry.datasets}
+    test = {key: int((m["split"] == "test").sum()) for key, m in manifests.items()}
+    good = {key: int(((m["split"] == "test") & (m["label"] == 0)).sum()) for key, m in manifests.items()}
     images = {}
-    for layout in LAYOUTS:
-        images[f"index_{layout}"] = len(manifests[layout])
-        images[f"boxes_{layout}"] = test[layout]
-    for source, target in DIRECTIONS:
+    for key in registry.datasets:
+        images[f"index_{key}"] = len(manifests[key])
+        images[f"boxes_{key}"] = test[key]
+    for source, target in registry.directions:
         images[f"train_{direction_key(source, target)}"] = 2 * min(steps_per_epoch, test[source])
         images[f"evaluate_{direction_key(source, target)}"] = test[target]
-    images["register"] = sum(good[target] for _, target in DIRECTIONS)
+    images["register"] = sum(good[target] for _, target in registry.directions)
     return images
 
 
@@ -183,23 +199,25 @@ def extrapolate(runs: dict[str, StageRun], train_epochs: dict[str, dict[str, flo
             add(run, max(run.wall_s - per_image * run.images, 0.0), per_image, full, how)
         return per_image
 
-    for name in ("preflight", *(f"describe_{layout}" for layout in LAYOUTS), "detector"):
+    registry = paper_registry()
+    keys, directions, full = list(registry.datasets), registry.directions, full_counts(registry)
+    for name in ("preflight", *(f"describe_{key}" for key in keys), "detector"):
         add(runs[name], runs[name].wall_s, 0.0, 0, "fixed: does not scale with images")
-    for kind, full in (("index", FULL_IMAGES), ("boxes", FULL_TEST_IMAGES)):
-        add_line([runs[f"{kind}_{layout}"] for layout in LAYOUTS], [full[layout] for layout in LAYOUTS])
-    evaluate_per_image = add_line([runs[f"evaluate_{direction_key(*d)}"] for d in DIRECTIONS],
-                                  [FULL_TEST_IMAGES[target] for _, target in DIRECTIONS])
-    for source, target in DIRECTIONS:
+    for kind, count in (("index", "images"), ("boxes", "test")):
+        add_line([runs[f"{kind}_{key}"] for key in keys], [full[key][count] for key in keys])
+    evaluate_per_image = add_line([runs[f"evaluate_{direction_key(*d)}"] for d in directions],
+                                  [full[target]["test"] for _, target in directions])
+    for source, target in directions:
         run = runs[f"train_{direction_key(source, target)}"]
         seconds = train_epochs[run.stage]
         per_step = {phase: value / steps[run.stage] for phase, value in seconds.items()}
         per_image = paper_train["epochs"] * per_step["prompt"] + paper_train["adapter_epochs"] * per_step["adapter"]
-        add(run, max(run.wall_s - sum(seconds.values()), 0.0), per_image, FULL_TEST_IMAGES[source],
+        add(run, max(run.wall_s - sum(seconds.values()), 0.0), per_image, full[source]["test"],
             f"epoch times: prompt {per_step['prompt']:.1f} s/step, adapter {per_step['adapter']:.1f} s/step, "
             f"x {paper_train['epochs']} + {paper_train['adapter_epochs']} epochs")
     register = runs["register"]
     add(register, max(register.wall_s - evaluate_per_image * register.images, 0.0), evaluate_per_image,
-        sum(FULL_GOOD_TEST_IMAGES[target] for _, target in DIRECTIONS), "evaluate's cost per image")
+        sum(full[target]["good_test"] for _, target in directions), "evaluate's cost per image")
     return costs
 
 
@@ -255,7 +273,7 @@ def rehearse(work: Path, settings=None, *, steps_per_epoch: int = 2, overrides: 
 
     settings = settings or RehearsalSettings()
     started = time.perf_counter()
-    inputs = make_rehearsal_inputs(work / "inputs", settings)
+    inputs = make_rehearsal_inputs(work / "inputs", settings, paper_registry())
     made_s = time.perf_counter() - started
     print(f"inputs made in {made_s:.0f} s under {work / 'inputs'}", flush=True)
     paper = yaml.safe_load(PAPER_PARAMS.read_text(encoding="utf-8"))
@@ -266,7 +284,7 @@ def rehearse(work: Path, settings=None, *, steps_per_epoch: int = 2, overrides: 
         params = rehearsal_params(paper, inputs, base_url, REPO, steps_per_epoch=steps_per_epoch,
                                   overrides=overrides)
         profile = make_profile(work, params)
-        for stage in pipeline_stages():
+        for stage in pipeline_stages(profile / "params.yaml"):
             wall, rss = run_measured([_tool("dvc"), "repro", "--single-item", stage.name], profile, env,
                                      work / "logs" / f"{stage.name}.log")
             runs[stage.name] = StageRun(stage.name, wall, rss, 0)
@@ -281,7 +299,7 @@ def summarize(profile: Path, runs: dict[str, StageRun], settings, *, steps_per_e
                             check=False)
     for name, count in stage_images(profile, steps_per_epoch).items():
         runs[name].images = count
-    train_runs = [f"train_{direction_key(*d)}" for d in DIRECTIONS]
+    train_runs = [f"train_{direction_key(*d)}" for d in paper_registry().directions]
     train_epochs = {name: epoch_seconds(profile, f"filo_{name.removeprefix('train_')}") for name in train_runs}
     steps = {name: runs[name].images // 2 for name in train_runs}  # per phase
     paper = yaml.safe_load(PAPER_PARAMS.read_text(encoding="utf-8"))

@@ -1,7 +1,8 @@
 """`filo data {prepare,download,index,synth}`: get a dataset onto disk, index it to a manifest, or make a synthetic one.
 
 Argument parsing only, over `filo.data.stage` (`prepare_dataset`, `index_manifest`: the
-pipeline's stages, settings in params sections `data` and `index`),
+pipeline's stages; which dataset: `--dataset KEY` of the params' `datasets:` registry,
+settings in params sections `data` and `index`),
 `filo.data.download.download_dataset` and `filo.data.synthetic.generate_dataset` / `pack_archive`.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from filo.data.stage import LAYOUTS, DataSettings, IndexSettings
+from filo.data.registry import LAYOUTS
+from filo.data.stage import DataSettings, IndexSettings
 from filo.settings import (
     InputPath,
     OutputPath,
@@ -19,7 +21,6 @@ from filo.settings import (
     settings_from_args,
 )
 
-DOWNLOADABLE = ("mvtec", "visa")
 # Options of `filo data synth` passed on to generate_dataset only when given, so its defaults apply.
 _SYNTH_SIZE_OPTIONS = ("image_size", "n_train_good", "n_test_good", "n_test_per_defect")
 
@@ -34,22 +35,37 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    """Generate or download the dataset of --layout into --out, as params section `data` says."""
+    """Generate or download the registered dataset --dataset into --out (sizes of a generated one: section `data`)."""
+    from filo.data.registry import load_registry
     from filo.data.stage import prepare_dataset
 
-    path = prepare_dataset(args.layout, args.out, settings_from_args(args, DataSettings))
-    print(f"{args.layout} dataset ready at {path}")
+    spec = load_registry(args.params)[args.dataset]
+    path = prepare_dataset(spec, args.out, settings_from_args(args, DataSettings))
+    print(f"dataset {args.dataset} ({spec.layout} layout) ready at {path}")
     return 0
 
 
 def run_index(args: argparse.Namespace) -> int:
     """Index a dataset tree into a manifest Parquet and print a summary."""
     from filo.data.index import default_rejects_path, format_summary
+    from filo.data.registry import load_registry
     from filo.data.stage import index_manifest
+    from filo.errors import FiloError
 
     settings = settings_from_args(args, IndexSettings)
-    result = index_manifest(args.root, args.out, layout=args.layout, dataset=args.dataset, settings=settings,
-                            data=settings_from_args(args, DataSettings) if args.dataset is None else None)
+    if args.dataset is not None:
+        if args.name is not None or args.layout is not None:
+            raise FiloError("--dataset takes the name and layout from the params' `datasets:` entry; "
+                            "drop --name/--layout, or drop --dataset to index a tree by hand")
+        registry = load_registry(args.params)
+        spec = registry[args.dataset]
+        result = index_manifest(args.root, args.out, dataset=registry.name(args.dataset), layout=spec.layout,
+                                categories=spec.categories, settings=settings)
+    elif args.name is None:
+        raise FiloError("name the dataset stored in the manifest (--name NAME), or index a registered one "
+                        "(--params params.yaml --dataset KEY)")
+    else:
+        result = index_manifest(args.root, args.out, dataset=args.name, layout=args.layout, settings=settings)
     print(format_summary(result))
     print(f"manifest written to {args.out}")
     if settings.skip_bad:
@@ -78,7 +94,9 @@ def _add_download(commands: argparse._SubParsersAction) -> None:
         description="Download a dataset archive to ROOT/<archive name> (resumable, SHA-256 verified) and "
         "extract it safely to ROOT/<name>, the folder to pass to `filo data index --root`.",
     )
-    parser.add_argument("name", choices=DOWNLOADABLE, help="which dataset")
+    from filo.data.sources import SOURCES
+
+    parser.add_argument("name", choices=sorted(SOURCES), help="which dataset")
     parser.add_argument(
         "--root", type=Path, required=True, help="folder for the archive and the extracted dataset"
     )
@@ -95,10 +113,11 @@ def _add_prepare(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "prepare",
         help="the pipeline's dataset stage: generate (synthetic) or download one dataset",
-        description="Make the dataset of --layout at --out: generated in the real layout (data.source synthetic) "
-        "or downloaded, verified and extracted (data.source download). Settings: params section `data`.",
+        description="Make the dataset --dataset of the params' `datasets:` registry at --out: generated in its "
+        "layout (source synthetic; sizes: params section `data`) or downloaded, verified and extracted "
+        "(source download).",
     )
-    parser.add_argument("--layout", choices=LAYOUTS, required=True, help="which dataset layout (mvtec or visa)")
+    parser.add_argument("--dataset", required=True, metavar="KEY", help="the dataset's key in `datasets:` of --params")
     parser.add_argument("--out", type=OutputPath, required=True, help="dataset folder to write")
     add_params_argument(parser)
     add_settings_arguments(parser.add_argument_group("data settings (params section `data`)"), DataSettings)
@@ -109,14 +128,15 @@ def _add_index(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "index",
         help="index a dataset tree into a manifest Parquet",
-        description="Find every image of an MVTec AD or VisA layout tree, validate images and masks, "
+        description="Find every image of an MVTec AD, VisA or folder layout tree, validate images and masks, "
         "and write the manifest. Bad files fail the command with the full list unless --skip-bad.",
     )
     parser.add_argument("--root", type=InputPath, required=True, help="dataset root (holds the category folders)")
     parser.add_argument("--out", type=OutputPath, required=True, help="manifest Parquet to write")
     parser.add_argument("--layout", choices=LAYOUTS, help="on-disk layout (default: detected)")
-    parser.add_argument("--dataset", help="dataset name stored in the manifest (default: from params section "
-                        "`data`: the layout's name, prefixed synth_ for a synthetic source)")
+    parser.add_argument("--name", help="dataset name stored in the manifest (a tree indexed by hand)")
+    parser.add_argument("--dataset", metavar="KEY", help="a registered dataset: its key in `datasets:` of --params "
+                        "(name, layout and categories come from there)")
     add_params_argument(parser)
     add_settings_arguments(parser.add_argument_group("index settings (params section `index`)"), IndexSettings)
     parser.set_defaults(func=run_index)

@@ -30,8 +30,15 @@ def run(args: argparse.Namespace) -> int:
     from filo.registry.registration import register_bundle
 
     directions = direction_files(args.model, args.metrics, args.verdict, args.descriptions)
+    from filo.errors import FiloError
+
+    target_manifests, target_descriptions = args.target_manifest or [], args.target_descriptions or []
+    if len(target_manifests) != len(target_descriptions):
+        raise FiloError(f"give --target-manifest and --target-descriptions once per extra target, in the same order; "
+                        f"got {len(target_manifests)} and {len(target_descriptions)}")
     result = register_bundle(directions, settings_from_args(args, RegisterSettings),
-                             calibration_manifests=args.calibration_manifest or (), out=args.out)
+                             calibration_manifests=args.calibration_manifest or (),
+                             targets=list(zip(target_manifests, target_descriptions)), out=args.out)
     print(json.dumps(result.as_dict(), indent=2))
     return 0
 
@@ -54,6 +61,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibration-manifest", type=InputPath, action="append",
                         help="manifest of a direction's evaluation dataset, whose good test images calibrate its "
                         "verdict when register.calibrate_fpr is set (repeat, in the same order)")
+    parser.add_argument("--target-manifest", type=InputPath, action="append",
+                        help="manifest of an extra target dataset (e.g. your product): every direction's threshold "
+                        "is calibrated on its good test images at register.calibrate_fpr and recorded (repeat)")
+    parser.add_argument("--target-descriptions", type=InputPath, action="append",
+                        help="descriptions artifact of that target (repeat, in the same order)")
     parser.add_argument("--out", type=OutputPath, help="also write the registration record here (e.g. a DVC "
                         "out): name, gate values and input hashes; no version, run id or git state")
     add_params_argument(parser)

@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "filo.metrics": BASE,
     "filo.tracking": BASE | {"filo.io"},
     "filo.settings": BASE,
-    "filo.data": BASE | {"filo.io"},
+    "filo.data": BASE | {"filo.io", "filo.settings"},  # the dataset registry is read from params.yaml
     "filo.descriptions": BASE | {"filo.io", "filo.vocabulary", "filo.data"},
     "filo.boxes": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data", "filo.descriptions"},
     "filo.model": BASE | {"filo.io", "filo.integrity", "filo.vocabulary"},

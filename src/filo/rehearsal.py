@@ -48,11 +48,11 @@ class RehearsalSettings:
     """Vocabulary size of the text encoder (None: the small WordPiece vocabulary as is)."""
     categories: dict = field(default_factory=lambda: {"mvtec": ("woven_fabric", "round_part"),
                                                       "visa": ("wood_grain", "capsule_blob")})
-    """Synthetic categories per dataset layout."""
+    """Synthetic categories per dataset of the rehearsed profile (its `datasets:` keys; each drawn in its layout)."""
     image_size: int = 128
     n_train_good: int = 2
     n_test_good: dict = field(default_factory=lambda: {"mvtec": 2, "visa": 6})
-    """Normal test images per category, per layout: unequal test sets let the rehearsal tell a
+    """Normal test images per category, per dataset: unequal test sets let the rehearsal tell a
     stage's fixed cost from its cost per image (two stages, two sizes)."""
     n_test_per_defect: int = 1
 
@@ -102,25 +102,30 @@ def make_detector(out_dir: Path, settings: RehearsalSettings) -> tuple[Path, Pat
     return checkpoint, text_encoder
 
 
-def make_archives(out_dir: Path, settings: RehearsalSettings) -> dict[str, Path]:
-    """Synthetic datasets in each layout of `settings.categories`, packed under the official archive names."""
-    from filo.data.sources import get_source
+def make_archives(out_dir: Path, settings: RehearsalSettings, registry=None) -> dict[str, Path]:
+    """A synthetic stand-in for each dataset of `settings.categories`, drawn in its layout in `registry` (a
+    `DatasetRegistry`; default: the paper's), packed under the archive name its download would have."""
+    from filo.data.registry import DatasetRegistry
+    from filo.data.stage import download_location
     from filo.data.synthetic import generate_dataset, pack_archive
 
+    registry = registry or DatasetRegistry()
     archives = {}
     for offset, (name, categories) in enumerate(sorted(settings.categories.items())):
+        spec = registry[name]
         dataset = generate_dataset(
-            name, out_dir / "datasets" / name, seed=settings.seed + offset, categories=categories,
+            spec.layout, out_dir / "datasets" / name, seed=settings.seed + offset, categories=categories,
             image_size=settings.image_size, n_train_good=settings.n_train_good,
             n_test_good=settings.n_test_good[name],
             n_test_per_defect=settings.n_test_per_defect,
         )
-        archives[name] = pack_archive(dataset, out_dir / "archives" / get_source(name).archive_name)
+        archives[name] = pack_archive(dataset, out_dir / "archives" / download_location(spec)[2])
     return archives
 
 
-def make_rehearsal_inputs(out_dir: str | Path, settings: RehearsalSettings | None = None) -> RehearsalInputs:
-    """Make every rehearsal input under `out_dir` (clip/, detector/, archives/)."""
+def make_rehearsal_inputs(out_dir: str | Path, settings: RehearsalSettings | None = None,
+                          registry=None) -> RehearsalInputs:
+    """Make every rehearsal input under `out_dir` (clip/, detector/, archives/) for the datasets of `registry`."""
     from filo.io import sha256_file
 
     settings = settings or RehearsalSettings()
@@ -128,7 +133,7 @@ def make_rehearsal_inputs(out_dir: str | Path, settings: RehearsalSettings | Non
     clip = make_clip_checkpoint(out_dir / "clip" / f"{settings.clip_name}-random.pt", settings.clip_name,
                                 seed=settings.seed)
     checkpoint, text_encoder = make_detector(out_dir / "detector", settings)
-    archives = make_archives(out_dir, settings)
+    archives = make_archives(out_dir, settings, registry)
     return RehearsalInputs(clip, checkpoint, text_encoder, archives,
                            {name: sha256_file(path) for name, path in archives.items()})
 
@@ -137,8 +142,8 @@ def rehearsal_params(paper: dict, inputs: RehearsalInputs, base_url: str, code_r
                      steps_per_epoch: int = 2, overrides: dict | None = None) -> dict:
     """The paper profile's params document `paper`, pointed at the rehearsal's inputs and shrunk in training only.
 
-    Datasets are downloaded from `base_url` (`serve_folder` of the archives) with their
-    SHA-256; the detector and CLIP are the random ones of `inputs`, loaded as local files
+    Each registered dataset is downloaded from `base_url` (`serve_folder` of the archives)
+    with its SHA-256 (its `datasets:` entry's url and sha256); the detector and CLIP are the random ones of `inputs`, loaded as local files
     tagged `openai` (QuickGELU and OpenAI's preprocessing, as a real local copy of OpenAI's
     weights is); training runs one epoch per phase of `steps_per_epoch` steps. The
     preflight accepts the CPU and reads no cost table (the rehearsal is what measures it).
@@ -150,9 +155,10 @@ def rehearsal_params(paper: dict, inputs: RehearsalInputs, base_url: str, code_r
     params = copy.deepcopy(paper)
     params["code_root"] = str(code_root)
     params["doctor"] = {**params.get("doctor", {}), "allow_cpu": True, "headroom_gib": 1.0, "cost_table": None}
-    params["data"] = {**params.get("data", {}), "source": "download",
-                      "urls": {name: f"{base_url}/{path.name}" for name, path in inputs.archives.items()},
-                      "sha256": dict(inputs.sha256)}
+    datasets = params.setdefault("datasets", {})
+    for name, path in inputs.archives.items():
+        datasets[name] = {**datasets.get(name, {}), "source": "download", "url": f"{base_url}/{path.name}",
+                          "sha256": inputs.sha256[name]}
     describe = params.setdefault("describe", {})
     if "cache_dir" in describe:
         describe["cache_dir"] = str((code_root / "profiles" / "paper" / describe["cache_dir"]).resolve())

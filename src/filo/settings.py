@@ -10,8 +10,10 @@ its attribute docstrings are the documentation. Everything else is derived from 
   settings get a prefix: ``--llm-model``), with its type, choices and help;
 - `settings_overrides(args, cls)` turns the flags a user gave back into overrides.
 
-So a new field is picked up by the CLI, `dvc.yaml` (which declares whole sections) and the
-Prefect flow at once; no runner lists keys of its own.
+So a new field is picked up by the CLI, `dvc.yaml` and the Prefect flow at once; no runner
+lists keys of its own. A field that does not change a stage's results (workers, devices,
+progress bars, MLflow names) says so in its metadata, ``field(..., metadata={AFFECTS_RESULT:
+False})``; `result_keys` leaves it out of the keys DVC tracks, so editing it reruns nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from filo.errors import FiloError
 S = TypeVar("S")
 
 __all__ = [
+    "AFFECTS_RESULT",
     "InputPath",
     "OutputPath",
     "add_params_argument",
@@ -42,10 +45,55 @@ __all__ = [
     "field_docs",
     "load_settings",
     "read_params",
+    "result_keys",
     "settings_from_args",
     "settings_from_mapping",
     "settings_overrides",
 ]
+
+
+AFFECTS_RESULT = "affects_result"
+"""Field metadata key: False marks a setting that does not change the stage's outputs (not tracked by DVC)."""
+
+
+def affects_result(field: dataclasses.Field) -> bool:
+    """Whether a settings field changes a stage's results (every field unless its metadata says otherwise)."""
+    return bool(field.metadata.get(AFFECTS_RESULT, True))
+
+
+def _has_runtime_fields(cls: type) -> bool:
+    """Whether a settings class has a field, at any depth, that does not change results."""
+    hints = _hints(cls)
+    for field in _fields(cls):
+        nested, _ = _strip_optional(hints[field.name])
+        if not affects_result(field) or (_is_settings(nested) and _has_runtime_fields(nested)):
+            return True
+    return False
+
+
+def result_keys(cls: type, values: Mapping[str, Any]) -> list[str]:
+    """The dotted keys of `values` (a params section of `cls`) that change results, in the order they are given.
+
+    A field marked ``affects_result: False`` is left out; a nested settings mapping is one key
+    unless some field inside it is left out (then its keys are listed one by one). A key
+    `cls` does not know is kept (the strict loader reports it when the stage runs).
+    """
+    fields = {field.name: field for field in _fields(cls)}
+    hints = _hints(cls)
+    keys: list[str] = []
+    for key, value in values.items():
+        field = fields.get(key)
+        if field is None:
+            keys.append(key)
+            continue
+        if not affects_result(field):
+            continue
+        nested, _ = _strip_optional(hints[key])
+        if _is_settings(nested) and isinstance(value, Mapping) and _has_runtime_fields(nested):
+            keys += [f"{key}.{inner}" for inner in result_keys(nested, value)]
+        else:
+            keys.append(key)
+    return keys
 
 
 def _fields(cls: type) -> tuple[dataclasses.Field, ...]:

@@ -36,11 +36,13 @@ def demo(tmp_path_factory) -> Demo:
     from filo.registry.settings import RegisterSettings
 
     root = tmp_path_factory.mktemp("app-demo")
-    generate_dataset("visa", root / "data", seed=0, categories=[VISA_CATEGORY], image_size=64,
+    generate_dataset("visa", root / "data" / "datasets" / "visa", seed=0, categories=[VISA_CATEGORY], image_size=64,
                      n_train_good=1, n_test_good=4, n_test_per_defect=1)
-    manifest = root / "manifests" / "synth_visa.parquet"
-    manifest.parent.mkdir()
-    index_dataset(root / "data", manifest, dataset="synth_visa")
+    # As in the demo profile: the registry entry "visa" names the dataset synth_visa; its manifest is the key's.
+    (root / "params.yaml").write_text("datasets:\n  visa: {name: synth_visa, layout: visa, source: synthetic}\n")
+    manifest = root / "data" / "manifests" / "visa.parquet"
+    manifest.parent.mkdir(parents=True)
+    index_dataset(root / "data" / "datasets" / "visa", manifest, dataset="synth_visa")
     descriptions = root / "descriptions.json"
     write_descriptions(descriptions, resolve_descriptions([VISA_CATEGORY], cache_dir=root / "cache"))
     checkpoint = save_tiny_checkpoint(root / "model.pt", train_dataset="synth_mvtec",
@@ -53,7 +55,7 @@ def demo(tmp_path_factory) -> Demo:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         register_bundle([DirectionFiles(checkpoint, out / "metrics.json", out / "verdict.json", descriptions)],
                         RegisterSettings(dvc_lock=root / "none.lock"), repo=root)
-    settings = AppSettings(results_dir=str(root / "results"), manifests_dir=str(root / "manifests"), page_size=4,
+    settings = AppSettings(results_dir=str(root / "results"), profile=str(root), page_size=4,
                            roots=(str(root / "data"), str(root / "results")))
     images = sorted(Path(p) for p in read_manifest(manifest)["image_path"])
     return Demo(root, uri, settings, images)

@@ -133,6 +133,12 @@ def test_every_view_works_in_chromium(app_url, browser, demo, tmp_path, capsys):
     screenshot(browser, tmp_path, "results")
     browser.set_window_size(1280, 1000)
 
+    # The ground-truth masks of the anomalous images (VisA's Anomaly/ files come first by image id), shown.
+    browser.get(f"{app_url}/results/mvtec_to_visa?sort=image_id&order=asc")
+    masks = wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "img[alt='ground truth']"))
+    wait.until(lambda _: all(browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img)
+                             for img in masks))
+
     # Models: the registered version with its alias and calibration.
     browser.find_element(By.ID, "nav-models").click()
     table = wait.until(ready.presence_of_element_located((By.ID, "versions")))

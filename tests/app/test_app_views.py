@@ -72,7 +72,7 @@ def test_an_image_over_the_pixel_limit_is_refused(demo):
 
 
 def test_a_folder_is_predicted_page_by_page(app_client, demo):
-    folder = demo.root / "data" / VISA_CATEGORY / "Data" / "Images"
+    folder = demo.root / "data" / "datasets" / "visa" / VISA_CATEGORY / "Data" / "Images"
     images = sorted(folder.rglob("*.png"))
     first = app_client.get("/api/folder", params={"model": CHAMPION, "category": VISA_CATEGORY,
                                                   "folder": str(folder), "page": 1}).json()
@@ -85,6 +85,18 @@ def test_a_folder_is_predicted_page_by_page(app_client, demo):
     missing = app_client.get("/api/folder", params={"model": CHAMPION, "category": VISA_CATEGORY,
                                                     "folder": str(folder / "nope")})
     assert missing.status_code == 400 and "is not a folder" in missing.json()["error"]
+
+
+def test_the_results_view_shows_each_anomalous_images_ground_truth_mask(app_client, demo):
+    """The manifest is found through the profile's registry (key "visa", dataset name "synth_visa")."""
+    import pandas as pd
+
+    scores = pd.read_parquet(demo.root / "results" / "mvtec_to_visa" / "scores.parquet").sort_values("image_id")
+    first_page = scores.head(demo.settings.page_size)
+    assert first_page["label"].sum() >= 1  # VisA's Anomaly/ images sort before Normal/ ones
+    page = app_client.get("/results/mvtec_to_visa", params={"sort": "image_id", "order": "asc"}).text
+    assert page.count('alt="ground truth"') == int(first_page["label"].sum())
+    assert page.count("no defect mask") == int((first_page["label"] == 0).sum())
 
 
 def test_the_results_view_shows_metrics_histograms_and_filters_false_positives(app_client, demo):

@@ -26,7 +26,7 @@ def test_synth_pack_download_index_round_trip(tmp_path, http_server, capsys):
     assert main(["data", "download", "visa", "--root", str(root), "--url", url, "--sha256", sha]) == 0
     out = tmp_path / "visa.parquet"
     assert (
-        main(["data", "index", "--dataset", "synth_visa", "--root", str(root / "visa"), "--out", str(out)])
+        main(["data", "index", "--name", "synth_visa", "--root", str(root / "visa"), "--out", str(out)])
         == 0
     )
     printed = capsys.readouterr().out
@@ -60,7 +60,7 @@ def test_synth_refuses_to_overwrite_without_force(tmp_path, capsys):
 def test_index_errors_exit_2_with_the_list_and_skip_bad_writes_rejects(tmp_path, capsys):
     root = build_mvtec_tree(tmp_path / "mvtec")
     (root / "bolt/ground_truth/crack/000_mask.png").unlink()
-    argv = ["data", "index", "--dataset", "mvtec", "--root", str(root), "--out", str(tmp_path / "m.parquet")]
+    argv = ["data", "index", "--name", "mvtec", "--root", str(root), "--out", str(tmp_path / "m.parquet")]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "filo data: error: 1 bad file(s)" in err

@@ -67,7 +67,8 @@ def complete(tmp_path, detector_dir, archives, monkeypatch) -> dict:
         {"measured_on": "test", "stages": {"evaluate": {"seconds_per_image": 2.0, "images": 1800}}}
     ))
     params = {
-        "data": {"source": "download", "sha256": {name: _sha(path) for name, path in archives.items()}},
+        "datasets": {name: {"layout": name, "source": "download", "sha256": _sha(path)}
+                     for name, path in archives.items()},
         "detector": {
             "kind": "grounding_dino",
             "config": str(detector_dir / CONFIG_FILE),
@@ -103,7 +104,7 @@ def test_fresh_checkout_lists_everything_missing_and_exits_1(tmp_path, monkeypat
     for missing in ("dataset mvtec", "dataset visa", "BERT text encoder", "Grounding DINO checkpoint",
                     "CLIP weights ViT-L-14-336", "GPU"):
         assert f"[MISSING] {missing}:" in report
-    assert "set data.archives.mvtec: FILE" in report and "--archive FILE" in report
+    assert "set datasets.mvtec.archive: FILE" in report and "--archive FILE" in report
     assert "groundingdino_swint_ogc.pth" in report and "bert-base-uncased" in report
     assert "clip_weights_tag: openai" in report
     assert "[warning] expected duration: no cost table" in report
@@ -129,14 +130,14 @@ def test_wrong_archive_is_reported_with_both_hashes(complete, archives, tmp_path
 
 def test_reachable_url_is_enough_for_a_dataset(complete, tmp_path, http_server):
     (tmp_path / "data" / "datasets" / ARCHIVES["visa"]).unlink()
-    complete["data"]["urls"] = {"visa": http_server.add("visa.tar", b"x" * 1000)}
+    complete["datasets"]["visa"]["url"] = http_server.add("visa.tar", b"x" * 1000)
     _write(tmp_path / "params.yaml", complete)
     finding = _by_check(run_doctor("params.yaml", _settings()))["dataset visa"]
     assert finding.ok and "is reachable" in finding.detail
-    complete["data"]["urls"] = {"visa": http_server.base_url + "/nothing-here.tar"}
+    complete["datasets"]["visa"]["url"] = http_server.base_url + "/nothing-here.tar"
     _write(tmp_path / "params.yaml", complete)
     finding = _by_check(run_doctor("params.yaml", _settings()))["dataset visa"]
-    assert not finding.ok and "HTTP 404" in finding.detail and "--archive FILE" in finding.fix
+    assert not finding.ok and "HTTP 404" in finding.detail and "datasets.visa.archive: FILE" in finding.fix
 
 
 def test_detector_checkpoint_with_missing_keys_is_refused(complete, detector_dir, tmp_path):

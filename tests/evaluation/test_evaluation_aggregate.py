@@ -99,3 +99,16 @@ def test_reports_hold_a_row_per_category_and_the_mean_without_nan(scored, tmp_pa
     assert document["per_category"]["gamma"]["image_auroc"] is None
     assert document["n_images"] == 18 and document["n_categories"] == 3
     assert document["mean"]["pixel_aupro"] == pytest.approx(metrics.mean["pixel_aupro"])
+
+
+def test_a_set_of_good_images_only_gets_no_metrics_but_its_counts(scored):
+    """A product folder of good images (a pipeline target for calibration): nothing to score but a threshold."""
+    table, maps, masks = scored
+    good = (table["label"] == 0).to_numpy()
+    metrics = compute_evaluation_metrics(table[good].reset_index(drop=True), maps[good], masks[good],
+                                         pixel_metrics=True)
+    assert not metrics.image_metrics and not metrics.pixel_metrics
+    assert metrics.mean == {} and all(values == {} for values in metrics.per_category.values())
+    assert metrics.counts["alpha"] == {"normal": 3, "anomalous": 0}
+    document = metrics_document(metrics, {"dataset": "line3"})
+    assert not set(IMAGE_KEYS + PIXEL_KEYS) & set(json.dumps(document).split('"'))

@@ -52,7 +52,7 @@ def test_a_write_larger_than_the_free_space_fails_before_writing(tmp_path, monke
 def test_data_index_on_a_full_disk_prints_one_line(tiny_project, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(pq, "write_table", _no_space)
     out = tmp_path / "manifest.parquet"
-    code = main(["data", "index", "--dataset", "synth", "--root", str(tiny_project.data), "--out", str(out)])
+    code = main(["data", "index", "--name", "synth", "--root", str(tiny_project.data), "--out", str(out)])
     line = _one_line(capsys.readouterr().err)
     assert code == 2 and f"to write {out}: it needs more than the " in line and "free there" in line
     assert not os.listdir(tmp_path)
@@ -85,7 +85,7 @@ def test_a_bare_disk_full_error_outside_filo_writers_is_one_line_too(tiny_projec
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "somewhere.bin"))
 
     monkeypatch.setattr("filo.data.index.scan_dataset", fail)
-    code = main(["data", "index", "--dataset", "synth", "--root", str(tiny_project.data),
+    code = main(["data", "index", "--name", "synth", "--root", str(tiny_project.data),
                  "--out", str(tmp_path / "m.parquet")])
     assert code == 2 and "to write " + str(tmp_path / "somewhere.bin") in _one_line(capsys.readouterr().err)
 

@@ -54,7 +54,9 @@ def test_demo_pipeline_runs_reruns_nothing_and_tracks_parameters_and_code(pipeli
     status = _run(["dvc", "status", "--json"], work, env)
     assert set(json.loads(status.stdout)) == {"evaluate_mvtec_to_visa", "evaluate_visa_to_mvtec"}
     params["evaluate"]["box_lambda"] = 0.7
+    params["train"].update(num_workers=2, device="cpu", progress=True)  # settings that change no result
     (work / "params.yaml").write_text(yaml.safe_dump(params))
+    assert json.loads(_run(["dvc", "status", "--json"], work, env).stdout) == {}
 
     with (work / "src" / "filo" / "doctor.py").open("a") as handle:
         handle.write("\n# an edit of the preflight\n")

@@ -6,6 +6,7 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import yaml
@@ -23,7 +24,8 @@ def test_network_tasks_back_off_exponentially_and_local_tasks_fail_fast():
     assert network_task.retry_jitter_factor > 0
     for local_task in (tasks.stage_task, tasks.boxes_task, tasks.score_part_task):
         assert local_task.retries == 0
-    assert {stage.name for stage in pipeline_stages() if stage.network} == {
+    paper = Path(__file__).resolve().parents[2] / "profiles" / "paper" / "params.yaml"
+    assert {stage.name for stage in pipeline_stages(paper) if stage.network} == {
         "dataset_mvtec", "dataset_visa", "describe_mvtec", "describe_visa"}
 
 
@@ -79,9 +81,9 @@ def test_a_download_that_fails_twice_succeeds_on_the_task_retries(prefect_server
 
     server, sha256 = flaky_archive
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"data": {"source": "download", "urls": {"mvtec": server.url},
-                                               "sha256": {"mvtec": sha256}}}))
-    [stage] = [stage for stage in pipeline_stages() if stage.name == "dataset_mvtec"]
+    params.write_text(yaml.safe_dump({"datasets": {"mvtec": {"layout": "mvtec", "source": "download",
+                                                             "url": server.url, "sha256": sha256}}}))
+    [stage] = [stage for stage in pipeline_stages(params) if stage.name == "dataset_mvtec"]
     download = tasks.network_stage_task.with_options(retry_delay_seconds=0)
 
     @flow

@@ -7,8 +7,7 @@ import json
 import pytest
 from filo.pipelines.dag import pipeline_stages
 from filo.pipelines.rehearsal import (
-    FULL_GOOD_TEST_IMAGES,
-    FULL_TEST_IMAGES,
+    PAPER_PARAMS,
     StageRun,
     extrapolate,
     line_through,
@@ -17,8 +16,12 @@ from filo.pipelines.rehearsal import (
 )
 
 from filo.boxes.tiny import TINY_BERT
+from filo.data.sources import SOURCES
 from filo.doctor import DoctorSettings, run_doctor
 from filo.rehearsal import RehearsalSettings
+
+FULL_TEST_IMAGES = {name: source.test_images for name, source in SOURCES.items()}
+FULL_GOOD_TEST_IMAGES = {name: source.good_test_images for name, source in SOURCES.items()}
 
 
 def _runs(evaluate_per_image: float = 3.0, evaluate_fixed: float = 20.0) -> dict[str, StageRun]:
@@ -84,7 +87,7 @@ def test_the_rehearsal_runs_the_paper_dag_from_served_archives_to_a_registered_m
     assert document["rehearsal"]["dvc_status"] == "Data and pipelines are up to date."
     assert document["rehearsal"]["registered"] == {"name": "filo", "versions": [1], "aliases": {"champion": 1}}
     stages = document["stages"]
-    assert set(stages) | set(document["not_extrapolated"]) == {stage.name for stage in pipeline_stages()}
+    assert set(stages) | set(document["not_extrapolated"]) == {stage.name for stage in pipeline_stages(PAPER_PARAMS)}
     assert stages["evaluate_mvtec_to_visa"]["images"] == 2 * (3 + 4)  # VisA layout: 2 categories, 4 defect types
     assert stages["evaluate_visa_to_mvtec"]["images"] == 2 * (1 + 4)
     assert stages["train_mvtec_to_visa"]["images"] == 2 * 2  # one epoch of each phase, 2 steps of batch size 1

@@ -286,11 +286,16 @@ class Workspace:
         return {"rows": rows, "page": chunk.page, "pages": chunk.pages, "total": chunk.total}
 
     def _masks(self, dataset: str | None) -> dict[str, str]:
-        """image_id -> ground-truth mask file, from the dataset's manifest when it is found."""
+        """image_id -> ground-truth mask file, from the dataset's manifest (found by the profile's registry)."""
         import pandas as pd
 
-        manifest = Path(self.settings.manifests_dir) / f"{dataset}.parquet"
-        if not dataset or not manifest.is_file():
+        from filo.data.registry import load_registry
+
+        profile = Path(self.settings.profile)
+        params = profile / "params.yaml"
+        relative = load_registry(params if params.is_file() else None).manifest_of(dataset) if dataset else None
+        manifest = profile / relative if relative else None
+        if manifest is None or not manifest.is_file():
             return {}
         frame = pd.read_parquet(manifest, columns=["image_id", "mask_path"]).dropna()
         return {row.image_id: row.mask_path for row in frame.itertuples() if Path(row.mask_path).is_file()}

@@ -22,8 +22,9 @@ class AppSettings:
     """The model reference chosen when the page opens (registry URI, bundle folder or checkpoint)."""
     results_dir: str = "results"
     """Folder of `filo evaluate` outputs, one sub-folder per direction."""
-    manifests_dir: str = "data/manifests"
-    """Where `<dataset>.parquet` manifests are (for the ground-truth masks of the Results view)."""
+    profile: str = "."
+    """The pipeline profile folder: its params.yaml's dataset registry (`datasets:`) says which manifest holds a
+    result's dataset, for the ground-truth masks of the Results view (no params.yaml: the paper's registry)."""
     max_upload_mb: float = 25.0
     """Largest upload accepted, in MB."""
     max_pixels: int = 40_000_000

@@ -55,11 +55,11 @@ class BoxesSettings:
     """Box filtering, phrase matching and position rules (the authors' by default)."""
     batch_size: int = 4
     """Images per detector forward pass."""
-    shard_size: int = 64
+    shard_size: int = field(default=64, metadata={"affects_result": False})
     """Images per progress shard (the unit of resumption after a crash)."""
     strict: bool = False
     """Fail on an unreadable image instead of recording it."""
-    device: str | None = None
+    device: str | None = field(default=None, metadata={"affects_result": False})
     """Torch device (none: CUDA when available, else CPU)."""
 
 

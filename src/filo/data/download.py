@@ -197,14 +197,30 @@ def download_dataset(
     if url is not None and archive is not None:
         raise FiloError("pass either --url or --archive, not both: --archive is used instead of a download")
     source = get_source(name)
-    url, sha256 = url or source.url, (sha256 or source.sha256).lower()
-    root = Path(root)
-    dataset_dir = root / source.name
+    return fetch_dataset(Path(root) / source.name, url or source.url, sha256 or source.sha256,
+                         archive_name=source.archive_name, archive=archive)
+
+
+def fetch_dataset(
+    dataset_dir: str | os.PathLike,
+    url: str,
+    sha256: str,
+    *,
+    archive_name: str,
+    archive: str | os.PathLike | None = None,
+) -> Path:
+    """Download `url` (or take `archive`) as `archive_name` beside `dataset_dir`, verify `sha256`, extract it there.
+
+    The archive stays in `dataset_dir`'s parent folder so an interrupted transfer resumes;
+    a folder already holding the extraction of this archive is left as it is.
+    """
+    dataset_dir = Path(dataset_dir)
+    sha256 = sha256.lower()
     if is_extracted(dataset_dir, sha256):
-        log.info("%s already holds the extracted %s dataset; nothing to do", dataset_dir, name)
+        log.info("%s already holds the extracted dataset of %s; nothing to do", dataset_dir, archive_name)
         return dataset_dir
     if archive is not None:
-        local = adopt_archive(archive, root / source.archive_name, sha256=sha256)
+        local = adopt_archive(archive, dataset_dir.parent / archive_name, sha256=sha256)
     else:
-        local = download_file(url, root / source.archive_name, sha256=sha256)
+        local = download_file(url, dataset_dir.parent / archive_name, sha256=sha256)
     return extract_archive(local, dataset_dir, sha256=sha256)

@@ -23,13 +23,14 @@ from tqdm import tqdm
 
 from filo.data.candidates import Candidate, Reject
 from filo.data.images import find_decode_problem, load_mask, read_size
+from filo.data.index_folder import list_folder
 from filo.data.index_mvtec import list_mvtec
 from filo.data.index_visa import SPLIT_FILE, list_visa
 from filo.data.manifest import COLUMNS, write_manifest
+from filo.data.registry import LAYOUTS
 from filo.errors import FiloError
 from filo.io import atomic_path
 
-LAYOUTS = ("mvtec", "visa")
 REJECT_COLUMNS = ("image_path", "mask_path", "reason")
 
 
@@ -44,7 +45,7 @@ class IndexResult:
 
 
 def detect_layout(root: str | os.PathLike) -> str:
-    """'visa' when the root holds split_csv/1cls.csv, else 'mvtec'."""
+    """'visa' when the root holds split_csv/1cls.csv, else 'mvtec' (the folder layout is never guessed: name it)."""
     return "visa" if (Path(root) / SPLIT_FILE).is_file() else "mvtec"
 
 
@@ -94,18 +95,28 @@ def _check_candidate(candidate: Candidate, root: Path, dataset: str, full_decode
 
 
 def scan_dataset(
-    root: str | os.PathLike, *, dataset: str, layout: str | None = None, full_decode: bool = False
+    root: str | os.PathLike, *, dataset: str, layout: str | None = None, full_decode: bool = False,
+    categories: tuple[str, ...] | None = None,
 ) -> IndexResult:
     """Find and check every image of a dataset tree; returns rows and rejects without writing anything.
 
-    `layout` is "mvtec" or "visa" (default: detected from the tree). `has_masks` is true when
-    the dataset has anomalous images and every one of them has a mask.
+    `layout` is "mvtec", "visa" or "folder" (default: detected from the tree, mvtec or visa).
+    `categories`: keep only these (a folder-layout tree: its one category's name, default the
+    folder's). `has_masks` is true when the dataset has anomalous images and every one of them has a mask.
     """
     root_path = Path(root)
     layout = layout or detect_layout(root_path)
     if layout not in LAYOUTS:
         raise FiloError(f"unknown dataset layout {layout!r}; use one of {LAYOUTS}")
-    candidates, rejects = (list_visa if layout == "visa" else list_mvtec)(root_path)
+    if layout == "folder":
+        candidates, rejects = list_folder(root_path, categories[0] if categories else None)
+    else:
+        candidates, rejects = (list_visa if layout == "visa" else list_mvtec)(root_path)
+        if categories is not None:
+            missing = sorted(set(categories) - {candidate.category for candidate in candidates})
+            if missing:
+                raise FiloError(f"categories {missing} are not in the {layout} dataset at {root}")
+            candidates = [candidate for candidate in candidates if candidate.category in categories]
     rows = []
     for candidate in tqdm(candidates, desc=f"index {dataset}", unit="img", disable=None):
         checked = _check_candidate(candidate, root_path, dataset, full_decode)
@@ -155,6 +166,7 @@ def index_dataset(
     skip_bad: bool = False,
     rejects_out: str | os.PathLike | None = None,
     full_decode: bool = False,
+    categories: tuple[str, ...] | None = None,
 ) -> IndexResult:
     """Index a dataset tree and write its manifest to `out` (and, with `skip_bad`, its rejects).
 
@@ -162,7 +174,7 @@ def index_dataset(
     written. With it, the rejects go to `rejects_out` (default `default_rejects_path(out)`,
     written even when empty so no stale list survives).
     """
-    result = scan_dataset(root, dataset=dataset, layout=layout, full_decode=full_decode)
+    result = scan_dataset(root, dataset=dataset, layout=layout, full_decode=full_decode, categories=categories)
     if result.rejects and not skip_bad:
         raise FiloError(
             f"{len(result.rejects)} bad file(s) in dataset {dataset!r} at {root}:\n{format_rejects(result.rejects)}\n"

@@ -27,6 +27,12 @@ class DatasetSource:
     archive_gib: float
     extracted_gib: float
     """Approximate sizes, for the disk-space check of `filo doctor` (not measured here)."""
+    images: int
+    """Images of every split (what the index stage reads), for the rehearsal's full-run estimate."""
+    test_images: int
+    """Test images (MVTec AD's test split, VisA's 1cls test split: what boxes, training and evaluation read)."""
+    good_test_images: int
+    """Normal test images (what registration scores to recalibrate a verdict)."""
 
 
 SOURCES: dict[str, DatasetSource] = {
@@ -42,6 +48,9 @@ SOURCES: dict[str, DatasetSource] = {
         homepage="https://www.mvtec.com/company/research/datasets/mvtec-ad",
         archive_gib=4.9,
         extracted_gib=5.3,
+        images=5354,
+        test_images=1725,
+        good_test_images=467,
     ),
     "visa": DatasetSource(
         name="visa",
@@ -52,6 +61,9 @@ SOURCES: dict[str, DatasetSource] = {
         homepage="https://github.com/amazon-science/spot-diff",
         archive_gib=1.8,
         extracted_gib=1.9,
+        images=10821,
+        test_images=2162,
+        good_test_images=962,
     ),
 }
 

@@ -1,60 +1,42 @@
 """The dataset stages of the pipeline: get a dataset onto disk (`prepare_dataset`), index it (`index_manifest`).
 
-Both profiles run the same stages: the demo generates its datasets (`source: synthetic`),
-the paper profile downloads MVTec AD and VisA (`source: download`). The settings live in
-the `data:` and `index:` sections of params.yaml.
+Which datasets there are, their names, layouts and sources, is the registry of the
+profile's params (`filo.data.registry`, sections `datasets:` and `targets:`); the demo
+generates its datasets (`source: synthetic`, sizes in section `data`), the paper profile
+downloads MVTec AD and VisA (`source: download`), a local folder is indexed in place.
+Indexing settings live in section `index`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
+from filo.data.registry import DatasetSpec
 from filo.errors import FiloError
 
 logger = logging.getLogger(__name__)
 
-Layout = Literal["mvtec", "visa"]
-LAYOUTS: tuple[str, ...] = ("mvtec", "visa")
-
 
 @dataclass(frozen=True)
 class DataSettings:
-    """Where the pipeline's two datasets come from (params section `data`)."""
+    """How the pipeline generates its synthetic datasets (params section `data`; which datasets: `datasets:`)."""
 
     SECTION: ClassVar[str] = "data"
 
-    source: Literal["synthetic", "download"] = "download"
-    """'synthetic': generate procedural datasets in the real layouts; 'download': MVTec AD and VisA."""
     seed: int = 0
-    """Synthetic only: the generator's seed (same seed, same bytes)."""
+    """The generator's seed (same seed, same bytes; a dataset's `seed_offset` is added)."""
     image_size: int = 128
-    """Synthetic only: image side in pixels."""
+    """Image side in pixels."""
     n_train_good: int = 10
-    """Synthetic only: normal training images per category."""
+    """Normal training images per category."""
     n_test_good: int = 10
-    """Synthetic only: normal test images per category."""
+    """Normal test images per category."""
     n_test_per_defect: int = 6
-    """Synthetic only: test images per defect type."""
-    urls: dict[str, str] = field(default_factory=dict)
-    """Download only: layout -> URL replacing the official one (same archive), e.g. a mirror."""
-    sha256: dict[str, str] = field(default_factory=dict)
-    """Download only: layout -> expected archive SHA-256 replacing the official one (a stand-in archive)."""
-    archives: dict[str, str] = field(default_factory=dict)
-    """Download only: layout -> an archive you already have (verified, hard-linked or read in place, never changed)."""
-
-    def __post_init__(self) -> None:
-        for name, mapping in (("urls", self.urls), ("sha256", self.sha256), ("archives", self.archives)):
-            unknown = sorted(set(mapping) - set(LAYOUTS))
-            if unknown:
-                raise FiloError(f"data.{name} has unknown layout(s) {unknown}; use {list(LAYOUTS)}")
-
-    def dataset_name(self, layout: str) -> str:
-        """The dataset name written into manifests: "synth_mvtec" for a generated set, "mvtec" for the real one."""
-        return f"synth_{layout}" if self.source == "synthetic" else layout
+    """Test images per defect type."""
 
 
 @dataclass(frozen=True)
@@ -69,57 +51,60 @@ class IndexSettings:
     """Decode every image (slower) instead of checking PNG/JPEG end markers."""
 
 
-def _check_layout(layout: str) -> None:
-    if layout not in LAYOUTS:
-        raise FiloError(f"unknown dataset layout {layout!r}; use one of {list(LAYOUTS)}")
+def download_location(spec: DatasetSpec) -> tuple[str, str, str]:
+    """(url, sha256, archive file name) of a downloaded dataset: its entry's, else the official ones of its layout."""
+    from filo.data.sources import SOURCES
+
+    official = SOURCES.get(spec.layout)
+    if official is None and not (spec.url and spec.sha256):
+        raise FiloError(f"a downloaded {spec.layout}-layout dataset needs its `url` and `sha256` in `datasets:`")
+    url = spec.url or official.url
+    sha256 = (spec.sha256 or official.sha256).lower()
+    archive_name = official.archive_name if official and url == official.url else url.rstrip("/").rsplit("/", 1)[-1]
+    return url, sha256, archive_name
 
 
-def prepare_dataset(layout: str, out: str | os.PathLike, settings: DataSettings = DataSettings()) -> Path:
-    """Generate (synthetic) or download and extract (download) the dataset of `layout` into folder `out`.
+def prepare_dataset(spec: DatasetSpec, out: str | os.PathLike, settings: DataSettings = DataSettings()) -> Path:
+    """Generate (synthetic) or download and extract (download) the dataset `spec` into folder `out`.
 
     A download keeps its archive beside `out` (in `out`'s parent folder) so an interrupted
-    transfer resumes; the extracted dataset is `out`, whose name must be the layout's.
+    transfer resumes. A local dataset has no such stage: it is indexed where it is.
     """
-    _check_layout(layout)
     out = Path(out)
-    if settings.source == "synthetic":
+    if spec.source == "local":
+        raise FiloError(f"a local dataset is indexed in place ({spec.path}); it has no prepare stage")
+    if spec.source == "synthetic":
         from filo.data.synthetic import generate_dataset
 
         path = generate_dataset(
-            layout, out, seed=settings.seed, image_size=settings.image_size, n_train_good=settings.n_train_good,
-            n_test_good=settings.n_test_good, n_test_per_defect=settings.n_test_per_defect, overwrite=True,
+            spec.layout, out, seed=settings.seed + spec.seed_offset,
+            categories=(spec.renderer,) if spec.layout == "folder" else spec.categories,
+            image_size=settings.image_size, n_train_good=settings.n_train_good, n_test_good=settings.n_test_good,
+            n_test_per_defect=settings.n_test_per_defect, overwrite=True,
         )
-        logger.info("synthetic %s dataset written to %s", layout, path)
+        logger.info("synthetic %s-layout dataset written to %s", spec.layout, path)
         return path
-    from filo.data.download import download_dataset
+    from filo.data.download import fetch_dataset
 
-    if out.name != layout:
-        raise FiloError(f"a downloaded {layout} dataset is extracted to <root>/{layout}; got the folder {out}")
-    return download_dataset(layout, out.parent, url=settings.urls.get(layout), sha256=settings.sha256.get(layout),
-                            archive=settings.archives.get(layout))
+    url, sha256, archive_name = download_location(spec)
+    return fetch_dataset(out, url, sha256, archive_name=archive_name, archive=spec.archive)
 
 
 def index_manifest(
     dataset_dir: str | os.PathLike,
     out: str | os.PathLike,
     *,
+    dataset: str,
     layout: str | None = None,
-    dataset: str | None = None,
-    data: DataSettings | None = None,
+    categories: tuple[str, ...] | None = None,
     settings: IndexSettings = IndexSettings(),
 ):
-    """Index the dataset at `dataset_dir` (layout detected when None) into the manifest `out`.
+    """Index the dataset at `dataset_dir` (layout detected when None) into the manifest `out`, named `dataset`.
 
-    The manifest's dataset name is `dataset`, else the one `data` gives the layout (the
-    pipeline's way: "synth_mvtec" for a generated set). Returns the `IndexResult`.
+    `categories` keeps only those categories (a folder-layout dataset: names its one category).
+    Returns the `IndexResult`.
     """
-    from filo.data.index import detect_layout, index_dataset
+    from filo.data.index import index_dataset
 
-    layout = layout or detect_layout(dataset_dir)
-    _check_layout(layout)
-    if dataset is None:
-        if data is None:
-            raise FiloError("name the dataset (--dataset NAME) or give the pipeline's `data` settings (--params)")
-        dataset = data.dataset_name(layout)
-    return index_dataset(dataset_dir, out, dataset=dataset, layout=layout,
+    return index_dataset(dataset_dir, out, dataset=dataset, layout=layout, categories=categories,
                          skip_bad=settings.skip_bad, full_decode=settings.full_decode)

@@ -130,7 +130,9 @@ def markdown_table(table: pd.DataFrame, *, title: str, notes: list[str]) -> str:
 def report_notes(metrics: EvaluationMetrics, *, boxes: bool) -> list[str]:
     """Caveats the Markdown report states above the table."""
     notes = ["mean = unweighted mean over categories; values in %"]
-    if not metrics.pixel_metrics:
+    if not metrics.image_metrics:
+        notes.append("the dataset has good images only: no metrics, only the verdict threshold calibrated on them")
+    elif not metrics.pixel_metrics:
         notes.append("the dataset has no ground-truth masks: image-level metrics only")
     if not boxes:
         notes.append("no Grounding DINO boxes: positions averaged, nothing suppressed (not the paper protocol)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from filo.errors import FiloError
@@ -35,9 +35,9 @@ class EvaluationSettings:
     """Allow categories the model was trained on (an in-domain check, not zero-shot)."""
     batch_size: int = 8
     """Images per forward pass."""
-    num_workers: int = 0
+    num_workers: int = field(default=0, metadata={"affects_result": False})
     """DataLoader worker processes."""
-    device: str | None = None
+    device: str | None = field(default=None, metadata={"affects_result": False})
     """Torch device (none: CUDA when available, else CPU)."""
     gallery_size: int = 4
     """Best and worst images each in the gallery; 0 disables it."""
@@ -49,7 +49,7 @@ class EvaluationSettings:
     """Factor for map pixels outside the kept boxes, replacing the checkpoint's (none: keep it, 0.7)."""
     amp: bool = False
     """bf16 autocast for the forward pass (a speed option, fp32 by default; see benchmarks/README.md, Precision)."""
-    experiment: str | None = DEFAULT_EXPERIMENT
+    experiment: str | None = field(default=DEFAULT_EXPERIMENT, metadata={"affects_result": False})
     """MLflow experiment of the run; none turns MLflow logging off."""
 
     def __post_init__(self) -> None:

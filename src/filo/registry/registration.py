@@ -6,6 +6,12 @@ run of the `filo` experiment, register it as a new version of the model, tag the
 with its lineage, mean metrics and verdict calibration (``verdict.<direction>.threshold``,
 ``.rule``, ``.target_fpr``, ``.n_good``), and give it alias `champion` or `challenger`.
 
+Extra target datasets (the pipeline's `targets:`, e.g. your own product) are calibrated too:
+every direction's threshold is set on each target's good images at `register.calibrate_fpr`
+(`filo.registry.calibration`) and recorded with the version (tags
+``target.<dataset>.<direction>.threshold``, ``.rule``, ``.target_fpr``, ``.n_good``,
+``.categories``) and in the record file.
+
 The optional record file (`filo register --out`, a DVC out) holds only what follows from
 the inputs: the model name, the gate and its values, the input hashes. The version, run
 id, alias and git state depend on the registry and the checkout, not on the inputs: they
@@ -26,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from filo.errors import FiloError
+from filo.evaluation.verdict import Calibration
 from filo.io import atomic_write_text
 from filo.registry.bundle import Direction, DirectionFiles, inspect_direction, write_bundle
 from filo.registry.lineage import Lineage, collect_lineage
@@ -35,6 +42,7 @@ from filo.registry.settings import RegisterSettings
 logger = logging.getLogger(__name__)
 
 VERDICT_TAG_PREFIX = "verdict."
+TARGET_TAG_PREFIX = "target."
 _UNSAFE_TAG_CHARS = re.compile(r"[^A-Za-z0-9_\-. :/]")
 
 
@@ -48,6 +56,8 @@ class RegistrationResult:
     model_uri: str
     decision: PromotionDecision
     lineage: Lineage
+    targets: tuple[TargetCalibration, ...] = ()
+    """Each direction's threshold calibrated on each extra target's good images."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form, with the version, run and git state (what `filo register` prints)."""
@@ -60,6 +70,7 @@ class RegistrationResult:
             "decision": self.decision.as_dict(),
             "lineage": {"git_commit": self.lineage.git_commit, "git_dirty": self.lineage.git_dirty,
                         "inputs": self.lineage.input_hashes},
+            **({"targets": [target.as_dict() for target in self.targets]} if self.targets else {}),
         }
 
     def record(self) -> dict[str, Any]:
@@ -69,7 +80,62 @@ class RegistrationResult:
             "gate_metrics": list(self.decision.gate_metrics),
             "gate_values": dict(sorted(self.decision.values.items())),
             "inputs": dict(sorted(self.lineage.input_hashes.items())),
+            **({"targets": [target.as_dict() for target in self.targets]} if self.targets else {}),
         }
+
+
+@dataclass(frozen=True)
+class TargetCalibration:
+    """A direction's threshold on an extra target dataset, calibrated on the target's good images."""
+
+    dataset: str
+    direction: str
+    categories: tuple[str, ...]
+    threshold: float
+    calibration: Calibration
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form."""
+        return {"dataset": self.dataset, "direction": self.direction, "categories": list(self.categories),
+                "threshold": self.threshold, **self.calibration.as_dict()}
+
+    def tags(self) -> dict[str, str]:
+        """Version tags ``target.<dataset>.<direction>.*``."""
+        prefix = f"{TARGET_TAG_PREFIX}{self.dataset}.{self.direction}."
+        values = {"threshold": repr(self.threshold), "categories": ",".join(self.categories),
+                  **self.calibration.as_dict()}
+        return {f"{prefix}{key}": str(value) for key, value in values.items() if value is not None}
+
+
+def calibrate_targets(
+    directions: Sequence[Direction], targets: Sequence[tuple[str | os.PathLike, str | os.PathLike]],
+    target_fpr: float | None,
+) -> tuple[TargetCalibration, ...]:
+    """Each direction's threshold on each target (manifest, descriptions), at `target_fpr` on its good test images.
+
+    Scored as the registered model serves (`filo.registry.calibration.calibrate_direction`, with the
+    target's descriptions). A target's other metrics are its evaluation's (`filo evaluate`).
+    """
+    import dataclasses
+
+    from filo.data.manifest import read_manifest
+    from filo.registry.calibration import calibrate_direction
+
+    if targets and target_fpr is None:
+        raise FiloError("extra targets are calibrated at register.calibrate_fpr, which is not set; set it (e.g. 0.05) "
+                        "in the register: section")
+    found = []
+    for manifest, descriptions in targets:
+        frame = read_manifest(manifest)
+        dataset = "+".join(sorted(frame["dataset"].unique()))
+        categories = tuple(sorted(frame["category"].unique()))
+        for direction in directions:
+            served = dataclasses.replace(direction, files=dataclasses.replace(direction.files,
+                                                                              descriptions=Path(descriptions)))
+            calibrated = calibrate_direction(served, manifest, target_fpr)
+            found.append(TargetCalibration(dataset, direction.name, categories, calibrated.threshold,
+                                           calibrated.calibration))
+    return tuple(found)
 
 
 def _safe_tags(tags: Mapping[str, str]) -> dict[str, str]:
@@ -94,6 +160,7 @@ def register_bundle(
     settings: RegisterSettings | None = None,
     *,
     calibration_manifests: Sequence[str | os.PathLike] = (),
+    targets: Sequence[tuple[str | os.PathLike, str | os.PathLike]] = (),
     repo: str | os.PathLike = ".",
     out: str | os.PathLike | None = None,
 ) -> RegistrationResult:
@@ -101,7 +168,8 @@ def register_bundle(
 
     With `settings.calibrate_fpr`, each direction's verdict threshold is first recalibrated
     on the good test images of its manifest in `calibration_manifests` (same order), scored
-    as the registered model serves them (`filo.registry.calibration`).
+    as the registered model serves them (`filo.registry.calibration`). Each extra target
+    (manifest, descriptions) in `targets` is calibrated for every direction the same way.
     `settings` default to `RegisterSettings()`. `repo` is the git repository of the lineage.
     `out` (optional) receives the result's `record()` as JSON, written atomically (e.g. a DVC out).
     """
@@ -125,7 +193,9 @@ def register_bundle(
         directions = [calibrate_direction(direction, manifest, settings.calibrate_fpr)
                       for direction, manifest in zip(directions, calibration_manifests)]
     values = {d.name: gate.value(d.mean_metrics, where=f"metrics file {d.files.metrics}") for d in directions}
+    target_calibrations = calibrate_targets(directions, targets, settings.calibrate_fpr)
     inputs = [path for files in direction_files for path in files.as_dict().values()] + list(calibration_manifests)
+    inputs += [path for target in targets for path in target]
     lineage = collect_lineage(inputs, dvc_lock=dvc_lock, repo=repo)
     # the pipeline stage run that wrote each input (training, evaluation): its params, code and datasets
     producers = {f"run.{Path(path).as_posix()}": run_id for path in inputs
@@ -135,6 +205,7 @@ def register_bundle(
         **producers,
         **metric_tags({d.name: d.mean_metrics for d in directions}),
         **calibration_tags(directions),
+        **{key: value for target in target_calibrations for key, value in target.tags().items()},
         "gate.metrics": ",".join(gate.metrics),
         **{f"gate.{direction}": repr(value) for direction, value in values.items()},
     })
@@ -159,7 +230,7 @@ def register_bundle(
             mlflow.set_tags({"promotion.version": str(version.version), "promotion.decision": decision.alias,
                              "promotion.reason": decision.reason})
     result = RegistrationResult(name, str(version.version), run.info.run_id, f"models:/{name}/{version.version}",
-                                decision, lineage)
+                                decision, lineage, target_calibrations)
     if out is not None:
         atomic_write_text(out, json.dumps(result.record(), indent=2) + "\n")
     return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,7 +25,7 @@ class RegisterSettings:
 
     name: str = DEFAULT_MODEL_NAME
     """Registered model name."""
-    experiment: str = DEFAULT_EXPERIMENT
+    experiment: str = field(default=DEFAULT_EXPERIMENT, metadata={"affects_result": False})
     """MLflow experiment of the registration run."""
     gate_metrics: tuple[str, ...] = DEFAULT_GATE_METRICS
     """Mean metrics averaged into a direction's gate value (promotion: none regresses, one improves)."""

@@ -14,6 +14,12 @@ VisA (images are PNG here, not JPEG, so masks stay pixel-exact)::
     <out>/<cat>/image_anno.csv                              (image,label,mask; label = defect type)
     <out>/split_csv/1cls.csv                                (object,split,label,image,mask)
 
+Folder (one category, every image a test image: "your product", see filo.data.index_folder)::
+
+    <out>/good/000.png
+    <out>/<defect>/000.png
+    <out>/ground_truth/<defect>/000_mask.png                (0 / 255)
+
 In VisA the mask's class id is the 1-based position of the defect type in the
 category's defect list. Every image gets its own random stream derived from
 (seed, category, role, index), so files are byte-identical for the same
@@ -44,7 +50,7 @@ from filo.data.synthetic.categories import (
 from filo.errors import FiloError
 from filo.io import atomic_path
 
-Layout = Literal["mvtec", "visa"]
+Layout = Literal["mvtec", "visa", "folder"]
 _VISA_CSV_COLUMNS = ("object", "split", "label", "image", "mask")
 _MIN_IMAGE_SIZE = 32
 
@@ -103,6 +109,19 @@ def _write_mvtec(plan: list[PlannedImage], root: Path, *, seed: int, image_size:
         progress.update()
 
 
+def _write_folder(plan: list[PlannedImage], root: Path, *, seed: int, image_size: int, progress: tqdm) -> None:
+    for planned in plan:
+        if planned.split == "train":
+            continue
+        image, mask = _render(planned, seed=seed, image_size=image_size)
+        stem = f"{planned.index:03d}"
+        group = "good" if planned.defect_type is None else planned.defect_type
+        _save_png(image, root / group / f"{stem}.png")
+        if planned.defect_type is not None:
+            _save_png(mask.astype(np.uint8) * 255, root / "ground_truth" / group / f"{stem}_mask.png")
+        progress.update()
+
+
 def _csv_text(header: Sequence[str], rows: list[tuple[str, ...]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -140,8 +159,8 @@ def _write_visa(plan: list[PlannedImage], root: Path, *, seed: int, image_size: 
 
 def _check_arguments(layout: str, out_dir: Path, image_size: int, counts: dict[str, int],
                      overwrite: bool) -> None:
-    if layout not in DEFAULT_CATEGORIES:
-        raise FiloError(f"unknown dataset layout {layout!r}; use one of {sorted(DEFAULT_CATEGORIES)}")
+    if layout not in (*DEFAULT_CATEGORIES, "folder"):
+        raise FiloError(f"unknown dataset layout {layout!r}; use one of {[*DEFAULT_CATEGORIES, 'folder']}")
     if image_size < _MIN_IMAGE_SIZE:
         raise FiloError(f"image_size {image_size} is too small; use at least {_MIN_IMAGE_SIZE} pixels")
     for name, value in counts.items():
@@ -166,25 +185,29 @@ def generate_dataset(
     n_test_per_defect: int = 6,
     overwrite: bool = False,
 ) -> Path:
-    """Generate a procedural anomaly dataset at `out_dir` in the real MVTec AD or VisA layout.
+    """Generate a procedural anomaly dataset at `out_dir` in the real MVTec AD or VisA layout, or the folder layout.
 
     `categories` defaults to the demo profile's set for the layout (see
     `DEFAULT_CATEGORIES`). Each category gets `n_train_good` normal training images,
     `n_test_good` normal test images and `n_test_per_defect` test images per defect
-    type it shows. The output is byte-identical for the same arguments, and appears
+    type it shows (the folder layout: one category, test images only). The output is byte-identical for the same arguments, and appears
     atomically: a crash leaves no partial dataset at `out_dir`. An existing non-empty
     `out_dir` is replaced only when `overwrite` is true. Returns `out_dir`.
     """
     out = Path(out_dir)
     counts = {"n_train_good": n_train_good, "n_test_good": n_test_good, "n_test_per_defect": n_test_per_defect}
     _check_arguments(layout, out, image_size, counts, overwrite)
+    if layout == "folder" and (categories is None or len(categories) != 1):
+        raise FiloError(f"a folder-layout dataset shows one category; name the one to draw, got {categories!r}")
     chosen = resolve_categories(list(categories) if categories is not None else DEFAULT_CATEGORIES[layout])
     plans = [_plan(category, n_train_good, n_test_good, n_test_per_defect) for category in chosen]
     with atomic_path(out) as tmp, tqdm(
         total=sum(map(len, plans)), desc=f"synthesizing {layout} dataset", unit="img", disable=None
     ) as progress:
         tmp.mkdir()
-        if layout == "mvtec":
+        if layout == "folder":
+            _write_folder(plans[0], tmp, seed=seed, image_size=image_size, progress=progress)
+        elif layout == "mvtec":
             for plan in plans:
                 _write_mvtec(plan, tmp, seed=seed, image_size=image_size, progress=progress)
         else:
