@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from filo.registry.settings import RegisterSettings
 from filo.settings import (
@@ -31,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
 
     directions = direction_files(args.model, args.metrics, args.verdict, args.descriptions)
     result = register_bundle(directions, settings_from_args(args, RegisterSettings),
-                             calibration_manifests=args.calibration_manifest or (), out=args.out)
+                             calibration_manifests=args.calibration_manifest or (), out=args.out,
+                             exports=args.export or ())
     print(json.dumps(result.as_dict(), indent=2))
     return 0
 
@@ -54,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibration-manifest", type=InputPath, action="append",
                         help="manifest of a direction's evaluation dataset, whose good test images calibrate its "
                         "verdict when register.calibrate_fpr is set (repeat, in the same order)")
+    parser.add_argument("--export", type=Path, action="append",
+                        help="a `filo export` folder of one of the checkpoints: the version carries it and serves "
+                        "its category with onnxruntime (repeat, one per category)")
     parser.add_argument("--out", type=OutputPath, help="also write the registration record here (e.g. a DVC "
                         "out): name, gate values and input hashes; no version, run id or git state")
     add_params_argument(parser)

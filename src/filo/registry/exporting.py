@@ -5,20 +5,28 @@ that would serve the category (zero-shot first), the category's descriptions and
 verdict threshold. `filo.export.write_export` then writes the graph and its manifest, which
 records the reference, the registered version it pointed at, the bundle direction and the
 checkpoint's SHA-256.
+
+A registered version can carry exports (`filo register --export DIR`): `collect_exports`
+checks that each was made from one of the version's checkpoints, and the pyfunc model
+serves their categories with `export_predictors`.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from filo.errors import FiloError
 from filo.evaluation.verdict import Calibration
-from filo.export import ExportedModel, write_export
+from filo.export import ExportedModel, export_predictor, read_export, write_export
 from filo.io import sha256_file
 from filo.model.checkpoint import load_checkpoint
 from filo.prediction.models import choose_candidate
+from filo.prediction.predictor import Predictor
+from filo.registry.bundle import Bundle, Direction
 from filo.registry.loading import MODELS_SCHEME, _registered_version, open_predictor
 from filo.tracking import tracking_uri
 
@@ -77,3 +85,46 @@ def export_model(
             source=source,
             format=format,
         )
+
+
+def _direction_of(exported: ExportedModel, directions: Sequence[Direction]) -> Direction:
+    """The direction whose checkpoint the export was made from (by the checkpoint's SHA-256)."""
+    digest = exported.manifest["source"].get("checkpoint_sha256")
+    for direction in directions:
+        if sha256_file(direction.files.checkpoint) == digest:
+            return direction
+    raise FiloError(
+        f"export {exported.folder} was made from a checkpoint (SHA-256 {digest}) that is none of this model "
+        f"version's directions ({sorted(d.name for d in directions)}); export from the checkpoint or registered "
+        "model you register"
+    )
+
+
+def collect_exports(exports: Sequence[str | os.PathLike], directions: Sequence[Direction],
+                    folder: str | os.PathLike) -> Path:
+    """Copy verified export folders into `folder`, one subfolder per category; each must come from a direction."""
+    folder = Path(folder)
+    folder.mkdir(parents=True)
+    for path in exports:
+        exported = read_export(path)
+        _direction_of(exported, directions)
+        target = folder / exported.category
+        if target.exists():
+            raise FiloError(f"two exports for category {exported.category!r} (the second: {path}); give one")
+        shutil.copytree(exported.folder, target)
+    return folder
+
+
+def export_predictors(folder: str | os.PathLike, bundle: Bundle) -> dict[str, Predictor]:
+    """Category -> onnxruntime predictor of each export in `folder`, at its direction's verdict threshold.
+
+    A registered version's threshold may have been recalibrated at registration; the version's
+    own threshold wins over the one the export carries, so both runtimes give one verdict.
+    """
+    predictors = {}
+    for path in sorted(Path(folder).iterdir()):
+        exported = read_export(path)
+        direction = _direction_of(exported, list(bundle.directions.values()))
+        predictors[exported.category] = export_predictor(path, threshold=direction.threshold,
+                                                         calibration=direction.calibration)
+    return predictors
