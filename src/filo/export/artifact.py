@@ -164,8 +164,6 @@ def _export_onnx(graph: CategoryGraph, path: Path) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         # The three inputs share the batch dimension; torch warns that it names it only once.
         warnings.filterwarnings("ignore", message="# The axis name: batch will not be used")
-        # MMCI's folded kernel is cached on first use; filled while tracing, it becomes a constant, as meant.
-        warnings.filterwarnings("ignore", message="The tensor attributes self.mmci_heads._folded_cache")
         program = torch.onnx.export(graph, example, dynamo=True, opset_version=ONNX_OPSET,
                                     input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
                                     dynamic_shapes=shapes, verbose=False)

@@ -10,7 +10,8 @@ also on the detected position. Precomputing them would change every output. So:
   the frozen token embeddings around the context slots (SOS ``prefix``, ``suffix``), cut
   after the longest EOT token of each prompt set (exact: the text transformer is causal),
   with each prompt's EOT index; the trained weights; MMCI's six convolutions folded into one
-  7x7 kernel per tap (`MMCIHeads.fold`); the Gaussian smoothing kernel; λ of box suppression.
+  7x7 kernel per tap (exact up to float rounding, as `MMCIHeads(fold=True)` runs them in
+  eager inference); the Gaussian smoothing kernel; λ of box suppression.
 * in the graph: the vision tower with the dual QKV/VV path, the adapter, both meta-nets, the
   text transformer over only the prompts that are averaged (the normal prompts and the
   abnormal prompts of each image's positions), the linear/MMCI heads, the per-layer maps,
@@ -40,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from filo.model.filo import FiLo
+from filo.model.heads import MMCIHeads, folded_forward
 from filo.model.maps import (
     combine_layer_maps,
     global_abnormal_value,
@@ -66,6 +68,33 @@ class _PromptConstants(nn.Module):
         self.register_buffer("eot_index", prompts.eot_index.detach().clone())
 
 
+class _FoldedMMCI(nn.Module):
+    """MMCI with each tap's six convolutions folded once into a 7x7 kernel held as buffers.
+
+    Buffers, so the exported graph holds the folded kernels as constants (neither the six
+    original kernels nor the folding itself end up in it).
+    """
+
+    def __init__(self, heads: MMCIHeads) -> None:
+        super().__init__()
+        self.count = heads.count
+        every_tap = tuple(range(heads.count))  # the stack eager inference caches under the authors' taps
+        weights, biases = heads.folded_kernel(every_tap)
+        for index, weight, bias in zip(every_tap, weights.chunk(heads.count), biases.chunk(heads.count)):
+            self.register_buffer(f"weight{index}", weight.detach().clone())
+            self.register_buffer(f"bias{index}", bias.detach().clone())
+
+    def kernel(self, indices: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The folded (weight, bias) of taps `indices`, stacked on output channels."""
+        return (torch.cat([getattr(self, f"weight{index}") for index in indices]),
+                torch.cat([getattr(self, f"bias{index}") for index in indices]))
+
+    def forward(self, tokens: list[torch.Tensor], grid: tuple[int, int]) -> list[torch.Tensor]:
+        if len(tokens) != self.count:
+            raise ValueError(f"expected {self.count} token tensors, got {len(tokens)}")
+        return folded_forward(tokens, grid, self.kernel)
+
+
 class CategoryGraph(nn.Module):
     """FiLo's inference for one prepared category, with every category-specific constant baked in.
 
@@ -83,7 +112,7 @@ class CategoryGraph(nn.Module):
         self.vision = model.vision
         self.adapter = model.adapter
         self.linear_heads = model.linear_heads
-        self.mmci_heads = model.mmci_heads
+        self.mmci_heads = _FoldedMMCI(model.mmci_heads)
         self.normal_learner: PromptLearner = model.text.normal_prompt_learner
         self.abnormal_learner: PromptLearner = model.text.abnormal_prompt_learner
         self.normal = _PromptConstants(prompts.normal, model.text.n_ctx)
