@@ -140,8 +140,8 @@ def run(name: str, n_images: int, repeats: int, *, naive: bool = True) -> Result
     )
 
 
-def _cell(value: float | None, spec: str) -> str:
-    return format(value, spec) if value is not None else "-"
+def _cell(value: float | None, spec: str, width: int) -> str:
+    return format(value, spec).rjust(width) if value is not None else "-".rjust(width)
 
 
 def main() -> None:
@@ -165,8 +165,8 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r.name:<18} {_cell(r.naive_s_per_image, '>10.4f')} {r.optimized_s_per_image:>10.4f} "
-              f"{_cell(r.speedup, '>7.2f')}x {_cell(r.max_abs_diff_map, '>10.2e')} "
+        print(f"{r.name:<18} {_cell(r.naive_s_per_image, '.4f', 10)} {r.optimized_s_per_image:>10.4f} "
+              f"{_cell(r.speedup, '.2f', 7)}x {_cell(r.max_abs_diff_map, '.2e', 10)} "
               f"{r.eager_predict_s_per_image:>14.4f} {r.onnx_predict_s_per_image:>13.4f} {r.onnx_speedup:>9.2f}x "
               f"{r.onnx_max_abs_diff_map:>15.2e} {r.onnx_max_abs_diff_score:>17.2e}")
     print("seconds per image; onnx/eager = eager predict time / onnxruntime predict time; export took "
