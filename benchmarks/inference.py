@@ -117,7 +117,28 @@ def _eager(name: str, images: torch.Tensor, repeats: int, naive: bool, folder: s
     return found
 
 
-def run(name: str, n_images: int, repeats: int, *, naive: bool = True) -> Result:
+def onnx_profile(graph_path, feeds: dict, threads: int) -> list[tuple[str, float, float]]:
+    """(op type, seconds, share) of one onnxruntime run after a warm-up, most expensive first."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.enable_profiling = True
+    options.profile_file_prefix = f"{tempfile.gettempdir()}/filo-onnx-profile"
+    session = onnxruntime.InferenceSession(str(graph_path), options, providers=["CPUExecutionProvider"])
+    session.run(None, feeds)
+    session.run(None, feeds)
+    with open(session.end_profiling()) as handle:
+        events = [e for e in json.load(handle) if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    timed = events[len(events) // 2:]  # the second (timed) run's kernels; both runs execute the same nodes
+    by_op: dict[str, float] = {}
+    for event in timed:
+        by_op[event["args"]["op_name"]] = by_op.get(event["args"]["op_name"], 0.0) + event["dur"] / 1e6
+    total = sum(by_op.values())
+    return sorted(((op, seconds, seconds / total) for op, seconds in by_op.items()), key=lambda row: -row[1])
+
+
+def run(name: str, n_images: int, repeats: int, *, naive: bool = True, profile: bool = False) -> Result:
     """Time the forwards and runtimes on the same weights and images (the fastest of `repeats` runs each)."""
     size = CONFIGS[name]().image_size
     images = torch.randn(n_images, 3, size, size, generator=torch.Generator().manual_seed(1))
@@ -126,6 +147,12 @@ def run(name: str, n_images: int, repeats: int, *, naive: bool = True) -> Result
         runtime = OnnxFiLo(eager["exported"], threads=torch.get_num_threads())
         onnx_s, onnx = _fastest(lambda: runtime.predict(images, "bottle", positions=["center"] * n_images),
                                 repeats, n_images)
+        if profile:
+            feeds = {"images": images.numpy(), "positions": torch.full((n_images, 1), 4).numpy(),
+                     "keep": torch.ones(n_images, size, size, dtype=torch.bool).numpy()}
+            print(f"onnxruntime profile, {name}, one run:")
+            for op, seconds, share in onnx_profile(eager["exported"].graph_path, feeds, torch.get_num_threads())[:10]:
+                print(f"  {op:<20} {seconds:8.3f} s {100 * share:5.1f}%")
     return Result(
         name=name,
         naive_s_per_image=eager["naive_s"],
@@ -152,10 +179,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed repeats for ViT-L-14-336@518 (the fastest counts: load on a shared machine only slows)")
     parser.add_argument("--skip-naive", action="store_true", help="leave out the naive forward (the slowest column)")
+    parser.add_argument("--onnx-profile", action="store_true",
+                        help="also print onnxruntime's time per op type for one run of the export")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()
 
-    results = [run(name, args.images, args.tiny_repeats if name == "tiny" else args.repeats, naive=not args.skip_naive)
+    results = [run(name, args.images, args.tiny_repeats if name == "tiny" else args.repeats, naive=not args.skip_naive,
+                   profile=args.onnx_profile)
                for name in args.configs]
     print(f"torch threads: {torch.get_num_threads()} (onnxruntime: the same); time per image: the fastest of the "
           "timed repeats")
