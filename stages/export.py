@@ -1,4 +1,4 @@
-"""`filo export`: write one category's model as a self-contained graph for a faster CPU runtime.
+"""`filo export`: write one category's model as a self-contained graph run by onnxruntime.
 
 The export folder holds the graph (text prompts of the category baked in; vision tower,
 heads, adapter, prompt conditioning and map post-processing in the graph), the category's

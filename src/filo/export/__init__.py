@@ -1,4 +1,4 @@
-"""Exported models: one category's FiLo as a self-contained graph, and a faster CPU runtime for it.
+"""Exported models: one category's FiLo as a self-contained graph, and an onnxruntime (CPU) runtime for it.
 
 Modules: `graph` (the traceable forward and what is baked into it), `artifact` (the export
 folder: graph file, manifest, hashes; written atomically, verified when read), `runtime`
