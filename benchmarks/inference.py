@@ -1,4 +1,4 @@
-"""Faithful naive FiLo forward vs the optimized one: time per image and output differences.
+"""FiLo inference per image: the faithful naive forward, the optimized eager forward, and the ONNX runtime.
 
 Naive = what the authors compute: every prompt of the category (all 9 positions) at the
 full 77 tokens, then the detected position's prompts are selected; MMCI as six separate
@@ -7,19 +7,28 @@ folded into one 7x7 convolution, and the blocks before the dual path with one fu
 attention call (torch's inference fast path materializes the attention weights). Both
 run the same weights on the same images.
 
+Runtime column: the optimized model's `predict` (what `filo predict` runs: score, box-suppressed
+map, top descriptions) in torch eager against the same model exported with `filo.export`
+(`filo export`) and run by onnxruntime (`filo predict --runtime onnx`), both on
+`torch.get_num_threads()` threads; the export's maps and scores are compared with eager's.
+
     python benchmarks/inference.py                  # tiny + ViT-L-14-336@518 (random weights)
     python benchmarks/inference.py --configs tiny --json out.json
+    python benchmarks/inference.py --configs ViT-L-14-336@518 --skip-naive --repeats 2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from dataclasses import dataclass
 
 import torch
 
+from filo.descriptions import CategoryDescriptions
+from filo.export import OnnxFiLo, write_export
 from filo.model.config import FiLoConfig
 from filo.model.filo import FiLo
 
@@ -37,17 +46,27 @@ CONFIGS = {
 @dataclass
 class Result:
     name: str
-    naive_s_per_image: float
+    naive_s_per_image: float | None
     optimized_s_per_image: float
-    max_abs_diff_map: float
-    max_abs_diff_score: float
+    max_abs_diff_map: float | None
+    max_abs_diff_score: float | None
+    eager_predict_s_per_image: float
+    onnx_predict_s_per_image: float
+    onnx_max_abs_diff_map: float
+    onnx_max_abs_diff_score: float
+    export_s: float
 
     @property
-    def speedup(self) -> float:
-        return self.naive_s_per_image / self.optimized_s_per_image
+    def speedup(self) -> float | None:
+        return self.naive_s_per_image / self.optimized_s_per_image if self.naive_s_per_image else None
+
+    @property
+    def onnx_speedup(self) -> float:
+        """Eager `predict` time over onnxruntime `predict` time."""
+        return self.eager_predict_s_per_image / self.onnx_predict_s_per_image
 
     def as_dict(self) -> dict:
-        return {**self.__dict__, "speedup": self.speedup}
+        return {**self.__dict__, "speedup": self.speedup, "onnx_speedup": self.onnx_speedup}
 
 
 def _build(make_config, *, optimized: bool) -> FiLo:
@@ -57,36 +76,99 @@ def _build(make_config, *, optimized: bool) -> FiLo:
     return model
 
 
-@torch.no_grad()
-def _time(model: FiLo, images: torch.Tensor, repeats: int) -> tuple[float, torch.Tensor, torch.Tensor]:
-    positions = ["center"] * len(images)
-    model(images[:1], "bottle", positions=positions[:1])  # warm-up (also folds MMCI once)
+def _fastest(call, repeats: int, n_images: int):
+    """(fastest seconds per image over `repeats` timed calls after one warm-up, the last result)."""
+    call()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        out = model(images, "bottle", positions=positions)
-        times.append((time.perf_counter() - start) / len(images))
-    return min(times), out.anomaly_map, out.score
+        result = call()
+        times.append((time.perf_counter() - start) / n_images)
+    return min(times), result
 
 
-def run(name: str, n_images: int, repeats: int) -> Result:
-    """Time both forwards on the same weights and images (the fastest of `repeats` runs each)."""
+@torch.no_grad()
+def _eager(name: str, images: torch.Tensor, repeats: int, naive: bool, folder: str) -> dict:
+    """Eager timings and outputs, and the optimized model exported into `folder` (the model is freed on return)."""
     make_config = CONFIGS[name]
     optimized = _build(make_config, optimized=True)
-    naive = _build(make_config, optimized=False)
-    naive.load_state_dict(optimized.state_dict())
-    size = optimized.config.image_size
+    positions = ["center"] * len(images)
+
+    def forward(model):
+        out = model(images, "bottle", positions=positions)
+        return out.anomaly_map, out.score
+
+    found: dict = {"naive_s": None, "naive_map": None, "naive_score": None}
+    if naive:
+        naive_model = _build(make_config, optimized=False)
+        naive_model.load_state_dict(optimized.state_dict())
+        found["naive_s"], (found["naive_map"], found["naive_score"]) = _fastest(lambda: forward(naive_model),
+                                                                                repeats, len(images))
+        del naive_model
+    found["fast_s"], (found["fast_map"], found["fast_score"]) = _fastest(lambda: forward(optimized), repeats,
+                                                                         len(images))
+    found["eager_s"], found["eager"] = _fastest(lambda: optimized.predict(images, "bottle", positions=positions),
+                                                repeats, len(images))
+    start = time.perf_counter()
+    found["exported"] = write_export(optimized, "bottle", CategoryDescriptions(BOTTLE, "paper"), f"{folder}/bottle",
+                                     threshold=None, calibration=None,
+                                     source={"model": "benchmark", "direction": name})
+    found["export_s"] = time.perf_counter() - start
+    return found
+
+
+def onnx_profile(graph_path, feeds: dict, threads: int) -> list[tuple[str, float, float]]:
+    """(op type, seconds, share) of one onnxruntime run after a warm-up, most expensive first."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.enable_profiling = True
+    options.profile_file_prefix = f"{tempfile.gettempdir()}/filo-onnx-profile"
+    session = onnxruntime.InferenceSession(str(graph_path), options, providers=["CPUExecutionProvider"])
+    session.run(None, feeds)
+    session.run(None, feeds)
+    with open(session.end_profiling()) as handle:
+        events = [e for e in json.load(handle) if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    timed = events[len(events) // 2:]  # the second (timed) run's kernels; both runs execute the same nodes
+    by_op: dict[str, float] = {}
+    for event in timed:
+        by_op[event["args"]["op_name"]] = by_op.get(event["args"]["op_name"], 0.0) + event["dur"] / 1e6
+    total = sum(by_op.values())
+    return sorted(((op, seconds, seconds / total) for op, seconds in by_op.items()), key=lambda row: -row[1])
+
+
+def run(name: str, n_images: int, repeats: int, *, naive: bool = True, profile: bool = False) -> Result:
+    """Time the forwards and runtimes on the same weights and images (the fastest of `repeats` runs each)."""
+    size = CONFIGS[name]().image_size
     images = torch.randn(n_images, 3, size, size, generator=torch.Generator().manual_seed(1))
-    naive_s, naive_map, naive_score = _time(naive, images, repeats)
-    del naive
-    fast_s, fast_map, fast_score = _time(optimized, images, repeats)
+    with tempfile.TemporaryDirectory(prefix="filo-bench-export-") as folder:
+        eager = _eager(name, images, repeats, naive, folder)
+        runtime = OnnxFiLo(eager["exported"], threads=torch.get_num_threads())
+        onnx_s, onnx = _fastest(lambda: runtime.predict(images, "bottle", positions=["center"] * n_images),
+                                repeats, n_images)
+        if profile:
+            feeds = {"images": images.numpy(), "positions": torch.full((n_images, 1), 4).numpy(),
+                     "keep": torch.ones(n_images, size, size, dtype=torch.bool).numpy()}
+            print(f"onnxruntime profile, {name}, one run:")
+            for op, seconds, share in onnx_profile(eager["exported"].graph_path, feeds, torch.get_num_threads())[:10]:
+                print(f"  {op:<20} {seconds:8.3f} s {100 * share:5.1f}%")
     return Result(
         name=name,
-        naive_s_per_image=naive_s,
-        optimized_s_per_image=fast_s,
-        max_abs_diff_map=float((naive_map - fast_map).abs().max()),
-        max_abs_diff_score=float((naive_score - fast_score).abs().max()),
+        naive_s_per_image=eager["naive_s"],
+        optimized_s_per_image=eager["fast_s"],
+        max_abs_diff_map=float((eager["naive_map"] - eager["fast_map"]).abs().max()) if naive else None,
+        max_abs_diff_score=float((eager["naive_score"] - eager["fast_score"]).abs().max()) if naive else None,
+        eager_predict_s_per_image=eager["eager_s"],
+        onnx_predict_s_per_image=onnx_s,
+        onnx_max_abs_diff_map=float((onnx.anomaly_map - eager["eager"].anomaly_map).abs().max()),
+        onnx_max_abs_diff_score=float((onnx.score - eager["eager"].score).abs().max()),
+        export_s=eager["export_s"],
     )
+
+
+def _cell(value: float | None, spec: str, width: int) -> str:
+    return format(value, spec).rjust(width) if value is not None else "-".rjust(width)
 
 
 def main() -> None:
@@ -96,20 +178,33 @@ def main() -> None:
     parser.add_argument("--tiny-repeats", type=int, default=20, help="timed repeats for the tiny config")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed repeats for ViT-L-14-336@518 (the fastest counts: load on a shared machine only slows)")
+    parser.add_argument("--skip-naive", action="store_true", help="leave out the naive forward (the slowest column)")
+    parser.add_argument("--onnx-profile", action="store_true",
+                        help="also print onnxruntime's time per op type for one run of the export")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()
 
-    results = [run(name, args.images, args.tiny_repeats if name == "tiny" else args.repeats) for name in args.configs]
-    header = f"{'config':<20} {'naive s/img':>12} {'optimized s/img':>16} {'speedup':>8} {'max|Δmap|':>11} {'max|Δscore|':>12}"
-    print(f"torch threads: {torch.get_num_threads()}; time per image: the fastest of the timed repeats")
+    results = [run(name, args.images, args.tiny_repeats if name == "tiny" else args.repeats, naive=not args.skip_naive,
+                   profile=args.onnx_profile)
+               for name in args.configs]
+    print(f"torch threads: {torch.get_num_threads()} (onnxruntime: the same); time per image: the fastest of the "
+          "timed repeats")
+    header = (f"{'config':<18} {'naive fwd':>10} {'eager fwd':>10} {'speedup':>8} {'max|Δmap|':>10} "
+              f"{'eager predict':>14} {'onnx predict':>13} {'onnx/eager':>10} {'onnx max|Δmap|':>15} "
+              f"{'onnx max|Δscore|':>17}")
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r.name:<20} {r.naive_s_per_image:>12.4f} {r.optimized_s_per_image:>16.4f} {r.speedup:>7.2f}x "
-              f"{r.max_abs_diff_map:>11.2e} {r.max_abs_diff_score:>12.2e}")
+        print(f"{r.name:<18} {_cell(r.naive_s_per_image, '.4f', 10)} {r.optimized_s_per_image:>10.4f} "
+              f"{_cell(r.speedup, '.2f', 7)}x {_cell(r.max_abs_diff_map, '.2e', 10)} "
+              f"{r.eager_predict_s_per_image:>14.4f} {r.onnx_predict_s_per_image:>13.4f} {r.onnx_speedup:>9.2f}x "
+              f"{r.onnx_max_abs_diff_map:>15.2e} {r.onnx_max_abs_diff_score:>17.2e}")
+    print("seconds per image; onnx/eager = eager predict time / onnxruntime predict time; export took "
+          + ", ".join(f"{r.name} {r.export_s:.0f} s" for r in results))
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"configs": [r.as_dict() for r in results]}, handle, indent=2)
+            json.dump({"torch_threads": torch.get_num_threads(), "configs": [r.as_dict() for r in results]},
+                      handle, indent=2)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         raw_maps=args.save_maps,
+        runtime=args.runtime,
     ):
         failed += prediction.error is not None
         print(json.dumps(prediction.to_dict()), flush=True)
@@ -78,4 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(float32, NaN where the model saw nothing) or png16 (16-bit, map x 65535)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: %(default)s)")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                        help="torch: eager on a checkpoint; onnx: onnxruntime (CPU) on a `filo export` folder "
+                        "given as --model (default: %(default)s)")
     parser.set_defaults(func=run)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from filo.registry.settings import RegisterSettings
 from filo.settings import (
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
                         f"got {len(target_manifests)} and {len(target_descriptions)}")
     result = register_bundle(directions, settings_from_args(args, RegisterSettings),
                              calibration_manifests=args.calibration_manifest or (),
-                             targets=list(zip(target_manifests, target_descriptions)), out=args.out)
+                             targets=list(zip(target_manifests, target_descriptions)), out=args.out,
+                             exports=args.export or ())
     print(json.dumps(result.as_dict(), indent=2))
     return 0
 
@@ -66,6 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "is calibrated on its good test images at register.calibrate_fpr and recorded (repeat)")
     parser.add_argument("--target-descriptions", type=InputPath, action="append",
                         help="descriptions artifact of that target (repeat, in the same order)")
+    parser.add_argument("--export", type=Path, action="append",
+                        help="a `filo export` folder of one of the checkpoints: the version carries it and serves "
+                        "its category with onnxruntime (repeat, one per category)")
     parser.add_argument("--out", type=OutputPath, help="also write the registration record here (e.g. a DVC "
                         "out): name, gate values and input hashes; no version, run id or git state")
     add_params_argument(parser)

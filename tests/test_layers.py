@@ -38,8 +38,11 @@ ALLOWED: dict[str, set[str]] = {
     "filo.prediction": BASE | {"filo.io", "filo.integrity", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data",
                                "filo.descriptions", "filo.boxes", "filo.model",
                                "filo.evaluation"},  # the verdict and its calibration
+    "filo.export": BASE | {"filo.io", "filo.vocabulary", "filo.descriptions", "filo.boxes", "filo.model",
+                           "filo.evaluation", "filo.prediction"},  # runs behind the predictor's model interface
     "filo.registry": BASE | {"filo.io", "filo.vocabulary", "filo.device", "filo.tracking", "filo.data", "filo.metrics",
-                             "filo.descriptions", "filo.boxes", "filo.evaluation", "filo.prediction", "filo.model"},
+                             "filo.descriptions", "filo.boxes", "filo.evaluation", "filo.prediction", "filo.model",
+                             "filo.export"},
     "filo.app": BASE | {"filo.io", "filo.tracking", "filo.data", "filo.descriptions", "filo.evaluation",
                         "filo.prediction", "filo.registry"},
     "filo.doctor": BASE | {"filo.io", "filo.settings", "filo.data", "filo.boxes", "filo.model", "filo.training"},

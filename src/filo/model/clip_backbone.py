@@ -146,8 +146,15 @@ def create_clip(
         model = open_clip.create_model(name, pretrained=pretrained, **kwargs)
     model.eval()
     model.requires_grad_(False)
-    preprocess_cfg = model.visual.preprocess_cfg
-    preprocess = open_clip.image_transform(
+    preprocess = eval_transform(image_size, model.visual.preprocess_cfg, resize_mode)
+    return ClipBundle(model=model, tokenizer=open_clip.get_tokenizer(name), preprocess=preprocess,
+                      image_size=image_size)
+
+
+def eval_transform(image_size: int, preprocess_cfg: dict, resize_mode: str):
+    """The evaluation preprocessing of a CLIP model: `preprocess_cfg`'s mean, std and interpolation,
+    `resize_mode` geometry, at `image_size` (also how an exported model rebuilds it without the CLIP)."""
+    return open_clip.image_transform(
         image_size,
         is_train=False,
         mean=preprocess_cfg["mean"],
@@ -155,8 +162,6 @@ def create_clip(
         interpolation=preprocess_cfg["interpolation"],
         resize_mode=resize_mode,
     )
-    return ClipBundle(model=model, tokenizer=open_clip.get_tokenizer(name), preprocess=preprocess,
-                      image_size=image_size)
 
 
 def _is_torchscript_archive(path: Path) -> bool:

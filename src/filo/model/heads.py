@@ -10,6 +10,8 @@ multiply-adds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -101,14 +103,27 @@ class MMCIHeads(nn.Module):
         ]
 
     def _folded_forward(self, tokens: list[torch.Tensor], grid: tuple[int, int]) -> list[torch.Tensor]:
-        groups: dict[int, list[int]] = {}
-        for index, t in enumerate(tokens):
-            groups.setdefault(id(t), []).append(index)
-        outputs: list[torch.Tensor] = [torch.empty(0)] * len(tokens)
-        for indices in groups.values():
-            x = tokens_to_grid(tokens[indices[0]], grid)
-            weight, bias = self.folded_kernel(tuple(indices))
-            y = F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=3)
-            for index, part in zip(indices, y.chunk(len(indices), dim=1)):
-                outputs[index] = part.flatten(2).transpose(1, 2)
-        return outputs
+        return folded_forward(tokens, grid, self.folded_kernel)
+
+
+def folded_forward(
+    tokens: list[torch.Tensor],
+    grid: tuple[int, int],
+    kernel: Callable[[tuple[int, ...]], tuple[torch.Tensor, torch.Tensor]],
+) -> list[torch.Tensor]:
+    """MMCI with folded 7x7 kernels: per tap [B, N, width] -> [B, N, embed_dim].
+
+    Taps that read the same tensor object share one convolution; `kernel(indices)` gives
+    their folded (weight, bias), stacked on output channels in the order of `indices`.
+    """
+    groups: dict[int, list[int]] = {}
+    for index, t in enumerate(tokens):
+        groups.setdefault(id(t), []).append(index)
+    outputs: list[torch.Tensor] = [torch.empty(0)] * len(tokens)
+    for indices in groups.values():
+        x = tokens_to_grid(tokens[indices[0]], grid)
+        weight, bias = kernel(tuple(indices))
+        y = F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=3)
+        for index, part in zip(indices, y.chunk(len(indices), dim=1)):
+            outputs[index] = part.flatten(2).transpose(1, 2)
+    return outputs

@@ -113,9 +113,13 @@ class Predictor:
         boxes: BoxSource | None = None,
         device: str = "cpu",
         calibrations: CategoryCalibrations | None = None,
+        loader: Callable[[Path], FiLo] | None = None,
     ) -> None:
+        """`loader` turns a candidate's checkpoint path into a model (default: `load_checkpoint`; an
+        exported model's runtime, see `filo.export`, stands in for FiLo)."""
         self.candidates = list(candidates)
         self.calibrations = calibrations
+        self.loader = loader or load_checkpoint
         self.default = default or default_candidate(self.candidates)
         self.descriptions = descriptions
         self.boxes = boxes
@@ -135,7 +139,7 @@ class Predictor:
         candidate = choose_candidate(self.candidates, category, default=self.default)
         if candidate.name not in self._models:
             logger.info("loading model %s from %s", candidate.name, candidate.checkpoint)
-            self._models[candidate.name] = load_checkpoint(candidate.checkpoint).to(self.device).eval()
+            self._models[candidate.name] = self.loader(candidate.checkpoint).to(self.device).eval()
         model = self._models[candidate.name]
         if (candidate.name, category) not in self._prepared:
             found = self.descriptions.find(category)

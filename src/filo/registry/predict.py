@@ -32,6 +32,7 @@ def predict_images(
     device: str | None = None,
     progress: bool = True,
     raw_maps: str | None = None,
+    runtime: str = "torch",
 ):
     """Predict image files and folders (searched recursively) of `category`; yields `ImagePrediction`s.
 
@@ -39,6 +40,7 @@ def predict_images(
     verdict.json of `filo evaluate` or `filo calibrate`) replaces the model's threshold.
     Both detector paths enable live Grounding DINO boxes (position + suppression).
     `raw_maps` ("npy" or "png16") also saves each full-resolution map next to its overlay.
+    `runtime` "onnx" runs a `filo export` folder with onnxruntime on CPU (the default device then).
     """
     from filo.boxes.rules import AUTHORS_RULES
     from filo.boxes.source import DetectorBoxes
@@ -53,7 +55,7 @@ def predict_images(
     if (detector_config is None) != (detector_checkpoint is None):
         raise FiloError("live boxes need both --detector-config and --detector-checkpoint")
     images = collect_images(inputs)
-    device = resolve_device(device)
+    device = "cpu" if runtime == "onnx" and device is None else resolve_device(device)
     calibration = None
     if verdict is not None:
         chosen = read_verdict(verdict)
@@ -66,7 +68,7 @@ def predict_images(
     with tempfile.TemporaryDirectory(prefix="filo-model-") as download_dir:
         predictor = open_predictor(model, descriptions=descriptions, threshold=threshold,
                                    calibration=calibration, boxes=boxes, device=device,
-                                   download_dir=download_dir)
+                                   download_dir=download_dir, runtime=runtime)
         key = predictor.category_key(category)
         if calibration is not None and calibration.category not in (None, key):
             logger.warning("verdict file %s was calibrated on category %s, not %s; its threshold may not hold "

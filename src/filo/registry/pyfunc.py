@@ -31,7 +31,9 @@ available). The serving environment needs the `filo` package installed (the mode
 requirements list filo's dependencies). The categories' own calibrations are read from the
 registry version this model was registered as (found by the run id in its MLmodel, in the
 store of ``$MLFLOW_TRACKING_URI``) at every request, so one registered while the server runs
-applies from the next request.
+applies from the next request. A version registered with exports (`filo register --export DIR`)
+serves their categories with onnxruntime (same outputs within 1e-4, at the direction's
+threshold); model config ``runtime`` "torch" serves everything with torch.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ from filo.registry.bundle import read_bundle
 logger = logging.getLogger(__name__)
 
 BUNDLE_ARTIFACT = "bundle"
+EXPORTS_ARTIFACT = "exports"
+"""Optional artifact: `filo export` folders of some categories, served by onnxruntime (see `load_context`)."""
 OUTPUT_DIR_ENV = "FILO_PREDICT_OUT_DIR"
 IMAGE_COLUMNS = ("image", "image_path")
 """Each row gives exactly one of these: the image's bytes or a path on the serving machine."""
@@ -66,8 +70,10 @@ OUTPUT_COLUMNS = ("score", "verdict", "threshold", "calibration", "descriptions_
                   "top_descriptions", "anomaly_map_png", "raw_map", "anomaly_map_path", "model", "error")
 PARAM_DEFAULTS = {"raw_maps": ""}
 """Per-request parameters: ``raw_maps`` "npy" or "png16" also returns the raw map ("": none)."""
-MODEL_CONFIG_DEFAULTS = {"output_dir": "", "device": ""}
-"""Settings `load_model(..., model_config=...)` may override ("": overlays in a temporary folder; auto device)."""
+MODEL_CONFIG_DEFAULTS = {"output_dir": "", "device": "", "runtime": ""}
+"""Settings `load_model(..., model_config=...)` may override ("": overlays in a temporary folder; auto device;
+runtime: the version's exports for their categories, torch for the rest; "torch": torch only)."""
+SERVING_RUNTIMES = ("", "torch")
 
 
 def model_signature():
@@ -115,13 +121,22 @@ class FiLoPyfuncModel(mlflow.pyfunc.PythonModel):
         config = dict(context.model_config or {})
         configured = config.get("output_dir") or os.environ.get(OUTPUT_DIR_ENV)
         self._output_dir = Path(configured) if configured else None
+        runtime = config.get("runtime") or ""
+        if runtime not in SERVING_RUNTIMES:
+            raise FiloError(f"model_config runtime must be one of {SERVING_RUNTIMES}, got {runtime!r}")
         bundle_dir = context.artifacts[BUNDLE_ARTIFACT]
         # The scoring server calls predict from several threads; the predictor loads and prepares models
         # lazily and a forward already uses every core, so requests take turns (one forward at a time).
         self._forward_lock = threading.Lock()
-        self.predictor = read_bundle(bundle_dir).predictor(
-            device=resolve_device(config.get("device")), calibrations=registered_calibrations(bundle_dir)
-        )
+        bundle = read_bundle(bundle_dir)
+        self.predictor = bundle.predictor(device=resolve_device(config.get("device")),
+                                          calibrations=registered_calibrations(bundle_dir))
+        self.exports = {}
+        """Category -> predictor running the version's export of it with onnxruntime."""
+        if runtime == "" and EXPORTS_ARTIFACT in context.artifacts:
+            from filo.registry.exporting import export_predictors
+
+            self.exports = export_predictors(context.artifacts[EXPORTS_ARTIFACT], bundle)
 
     @property
     def output_dir(self) -> Path:
@@ -144,7 +159,7 @@ class FiLoPyfuncModel(mlflow.pyfunc.PythonModel):
             for (category, uploaded), rows in frame.groupby([CATEGORY_COLUMN, sent], sort=False):
                 key = self.predictor.category_key(str(category))
                 out_dir = Path(scratch) / "maps" if uploaded else self.output_dir
-                predictions = self.predictor.predict(
+                predictions = self.exports.get(key, self.predictor).predict(
                     [paths[row] for row in rows.index], key, out_dir, progress=False, raw_maps=raw_format
                 )
                 for row, prediction in zip(rows.index, predictions):
@@ -243,8 +258,12 @@ def input_example(bundle_dir: str | os.PathLike) -> pd.DataFrame:
                          CATEGORY_COLUMN: categories[:1]})
 
 
-def log_bundle_model(bundle_dir: str | os.PathLike, *, name: str = "model") -> Any:
+def log_bundle_model(bundle_dir: str | os.PathLike, *, exports_dir: str | os.PathLike | None = None,
+                     name: str = "model") -> Any:
     """Log a bundle folder as a pyfunc model in the active MLflow run; returns MLflow's ModelInfo.
+
+    `exports_dir` (optional) holds `filo export` folders of the bundle's checkpoints, one per
+    category (`filo.registry.exporting.collect_exports`); the model serves those categories with them.
 
     The model is logged "from code" (`serving_model.py`), not pickled. Its signature and
     input example document the input; MLflow checks the example by predicting it once.
@@ -252,7 +271,8 @@ def log_bundle_model(bundle_dir: str | os.PathLike, *, name: str = "model") -> A
     return mlflow.pyfunc.log_model(
         name=name,
         python_model=str(Path(__file__).with_name("serving_model.py")),
-        artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+        artifacts={BUNDLE_ARTIFACT: str(bundle_dir),
+                   **({EXPORTS_ARTIFACT: str(exports_dir)} if exports_dir is not None else {})},
         signature=model_signature(),
         input_example=(input_example(bundle_dir), dict(PARAM_DEFAULTS)),
         pip_requirements=runtime_requirements(),

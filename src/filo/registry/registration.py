@@ -163,6 +163,7 @@ def register_bundle(
     targets: Sequence[tuple[str | os.PathLike, str | os.PathLike]] = (),
     repo: str | os.PathLike = ".",
     out: str | os.PathLike | None = None,
+    exports: Sequence[str | os.PathLike] = (),
 ) -> RegistrationResult:
     """Register the directions as one new version of `settings.name` and promote it by its gate.
 
@@ -172,9 +173,12 @@ def register_bundle(
     (manifest, descriptions) in `targets` is calibrated for every direction the same way.
     `settings` default to `RegisterSettings()`. `repo` is the git repository of the lineage.
     `out` (optional) receives the result's `record()` as JSON, written atomically (e.g. a DVC out).
+    `exports`: `filo export` folders of the directions' checkpoints; the version carries them and
+    serves their categories with onnxruntime (`filo.registry.exporting`).
     """
     import mlflow
 
+    from filo.registry.exporting import collect_exports
     from filo.registry.pyfunc import log_bundle_model
     from filo.tracking import producing_stage_run, start_run, tracking_uri
 
@@ -211,6 +215,7 @@ def register_bundle(
     })
     with tempfile.TemporaryDirectory(prefix="filo-bundle-") as scratch:
         bundle = write_bundle(directions, Path(scratch) / "bundle")
+        exports_dir = collect_exports(exports, directions, Path(scratch) / "exports") if exports else None
         with start_run(experiment, run_name=f"register {name}", tags=_safe_tags(lineage.as_tags())) as run:
             mlflow.log_params({
                 "directions": ",".join(sorted(bundle.directions)),
@@ -223,7 +228,7 @@ def register_bundle(
                    for key, value in d.mean_metrics.items() if value is not None},
                 **{f"gate.{direction}": value for direction, value in values.items()},
             })
-            model_info = log_bundle_model(bundle.root)
+            model_info = log_bundle_model(bundle.root, exports_dir=exports_dir)
             version = mlflow.register_model(model_info.model_uri, name, tags=version_tags)
             client = mlflow.MlflowClient(tracking_uri())
             decision = promote(client, name, str(version.version), values, gate=gate)

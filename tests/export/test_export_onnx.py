@@ -1,0 +1,124 @@
+"""`filo export` + the onnx runtime: the same outputs as torch eager, and a damaged export is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from filo.cli import main
+from filo.errors import FiloError
+from filo.export import OnnxFiLo, read_export
+from filo.export.artifact import MANIFEST_FILE
+from filo.io import sha256_file
+from filo.model.checkpoint import load_checkpoint
+
+from .conftest import CATEGORY, THRESHOLD
+
+pytestmark = pytest.mark.slow  # exports the tiny model once (about half a minute on 2 cores)
+
+
+def test_maps_scores_and_descriptions_equal_torch_eager(checkpoint, exported):
+    """Batch of 4 with a detected position, none (all positions averaged) and partial boxes: eager vs onnx."""
+    runtime = OnnxFiLo.load(exported)
+    model = load_checkpoint(checkpoint).eval()
+    model.prepare(CATEGORY, runtime.exported.descriptions.descriptions)
+    size = model.config.image_size
+    images = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(3))
+    positions = ["center", None, "top left", None]
+    keep = torch.ones(4, size, size, dtype=torch.bool)
+    keep[0, : size // 2] = False
+    keep[3] = False
+
+    with torch.no_grad():
+        eager = model.predict(images, CATEGORY, positions=positions, keep_masks=keep)
+    onnx = runtime.predict(images, CATEGORY, positions=positions, keep_masks=keep)
+
+    assert eager.anomaly_map.std() > 1e-3  # the comparison is not between constant maps
+    assert (onnx.anomaly_map - eager.anomaly_map).abs().max() <= 1e-4
+    assert (onnx.score - eager.score).abs().max() <= 1e-5
+    for got, expected in zip(onnx.top_descriptions, eager.top_descriptions):
+        assert [text for text, _ in got] == [text for text, _ in expected]
+        assert np.allclose([s for _, s in got], [s for _, s in expected], atol=1e-5, rtol=0)
+
+
+def test_the_manifest_carries_category_descriptions_threshold_and_source(checkpoint, exported):
+    export = read_export(exported)
+    manifest = export.manifest
+    assert export.category == CATEGORY
+    assert export.threshold == THRESHOLD and export.calibration.rule == "manual"
+    assert len(export.descriptions.descriptions) > 0
+    assert manifest["n_states"] == len(export.descriptions.descriptions) + 5
+    assert manifest["source"]["model"] == str(checkpoint)
+    assert manifest["source"]["checkpoint_sha256"] == sha256_file(checkpoint)
+    assert manifest["source"]["train_dataset"] == "synth_mvtec"
+    assert set(manifest["files"]) >= {"model.onnx"}
+    assert not [p for p in exported.parent.iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
+def test_predict_with_the_onnx_runtime_gives_the_torch_results(checkpoint, exported, images, tmp_path, capsys):
+    """`filo predict --runtime onnx` on the export vs `filo predict` on the checkpoint: same JSON, same maps."""
+    results = {}
+    for runtime, model in (("torch", checkpoint), ("onnx", exported)):
+        out = tmp_path / runtime
+        code = main(["predict", *map(str, images), "--category", CATEGORY, "--model", str(model),
+                     "--threshold", str(THRESHOLD), "--runtime", runtime, "--out-dir", str(out),
+                     "--save-maps", "npy", "--batch-size", "2"])
+        assert code == 0
+        results[runtime] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for eager, onnx in zip(results["torch"], results["onnx"], strict=True):
+        assert abs(eager["score"] - onnx["score"]) <= 1e-5
+        assert eager["verdict"] == onnx["verdict"] and onnx["threshold"] == THRESHOLD
+        assert [d["description"] for d in eager["top_descriptions"]] == \
+            [d["description"] for d in onnx["top_descriptions"]]
+        eager_map, onnx_map = np.load(eager["raw_map_path"]), np.load(onnx["raw_map_path"])
+        assert np.nanmax(np.abs(eager_map - onnx_map)) <= 1e-4
+
+
+def test_a_damaged_graph_file_is_refused(exported, tmp_path):
+    copy = shutil.copytree(exported, tmp_path / "damaged")
+    weights = max(copy.iterdir(), key=lambda p: p.stat().st_size)  # the largest graph file
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(FiloError, match=f"{weights.name} does not match its manifest"):
+        read_export(copy)
+
+
+def test_an_edited_manifest_is_refused(exported, tmp_path, images, capsys):
+    copy = shutil.copytree(exported, tmp_path / "edited")
+    manifest = json.loads((copy / MANIFEST_FILE).read_text())
+    manifest["threshold"] = 0.01
+    (copy / MANIFEST_FILE).write_text(json.dumps(manifest))
+    code = main(["predict", str(images[0]), "--category", CATEGORY, "--model", str(copy), "--runtime", "onnx",
+                 "--out-dir", str(tmp_path / "out")])
+    assert code == 2
+    assert "was changed after export" in capsys.readouterr().err
+
+
+def test_a_graph_from_another_export_is_refused(exported, checkpoint, tmp_path):
+    """Mismatched files: another category's graph beside this manifest."""
+    other = tmp_path / "other"
+    main(["export", "--model", str(checkpoint), "--category", "round_part", "--out", str(other)])
+    mixed = shutil.copytree(exported, tmp_path / "mixed")
+    for name in read_export(other).manifest["files"]:
+        shutil.copy(other / name, mixed / name)
+    with pytest.raises(FiloError, match="does not match its manifest"):
+        read_export(mixed)
+
+
+def test_the_export_predicts_its_category_only(exported, images, tmp_path, capsys):
+    code = main(["predict", str(images[0]), "--category", "round_part", "--model", str(exported),
+                 "--runtime", "onnx", "--out-dir", str(tmp_path / "out")])
+    assert code == 2
+    assert f"predicts category {CATEGORY!r} only" in capsys.readouterr().err
+
+
+def test_the_torch_runtime_points_an_export_to_the_onnx_runtime(exported, images, tmp_path, capsys):
+    code = main(["predict", str(images[0]), "--category", CATEGORY, "--model", str(exported),
+                 "--out-dir", str(tmp_path / "out")])
+    assert code == 2
+    assert "--runtime onnx" in capsys.readouterr().err
