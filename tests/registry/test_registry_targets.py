@@ -74,3 +74,16 @@ def test_each_direction_is_calibrated_on_the_targets_good_images_and_recorded(pr
     assert (tags[prefix + "rule"], tags[prefix + "n_good"], tags[prefix + "categories"]) == ("fpr", "10", "gear_wheel")
     record = json.loads((tmp_path / "registration.json").read_text())
     assert record["targets"] == [target.as_dict()] and str(manifest) in record["inputs"]
+    from filo.data.manifest import read_manifest
+    from filo.registry.calibration import category_verdicts
+    from filo.registry.loading import open_predictor
+
+    # each target category is calibrated on its own too, as `filo calibrate --register` would: predict uses it
+    own = category_verdicts(tags, "version 1")["gear_wheel"]
+    assert own.threshold == pytest.approx(expected) and own.calibrated_on["n_images"] == 10
+    assert own.calibrated_on["model"]["version"] == "1"
+    image = read_manifest(manifest)["image_path"].iloc[0]
+    predictor = open_predictor("models:/filo/1", descriptions=descriptions, download_dir=tmp_path / "download")
+    [prediction] = predictor.predict([image], "gear_wheel", tmp_path / "maps", progress=False)
+    assert prediction.threshold == pytest.approx(expected)
+    assert prediction.to_dict()["calibration"]["category"] == "gear_wheel"

@@ -138,6 +138,27 @@ def calibrate_targets(
     return tuple(found)
 
 
+def register_target_categories(
+    version_uri: str, targets: Sequence[tuple[str | os.PathLike, str | os.PathLike]], target_fpr: float | None,
+) -> None:
+    """Give each category of each extra target its own calibration on the registered version `version_uri`.
+
+    The same verdict `filo calibrate GOOD_DIR --category C --register` records, chosen on the
+    target's good test images of that category with the target's descriptions, so `filo predict`,
+    the app and the REST endpoint use the category's own threshold (tag ``calibration.<category>``).
+    """
+    from filo.data.manifest import read_manifest
+    from filo.registry.calibration import calibrate_category, register_category_verdict
+
+    for manifest, descriptions in targets:
+        frame = read_manifest(manifest)
+        good = frame[(frame["split"] == "test") & (frame["label"] == 0)]
+        for category, rows in good.groupby("category", sort=True):
+            verdict = calibrate_category(version_uri, rows["image_path"].tolist(), str(category), target_fpr,
+                                         descriptions=descriptions)
+            register_category_verdict(verdict)
+
+
 def _safe_tags(tags: Mapping[str, str]) -> dict[str, str]:
     """Tags with characters MLflow refuses in keys replaced by "_"."""
     return {_UNSAFE_TAG_CHARS.sub("_", key): value for key, value in tags.items()}
@@ -234,6 +255,7 @@ def register_bundle(
             decision = promote(client, name, str(version.version), values, gate=gate)
             mlflow.set_tags({"promotion.version": str(version.version), "promotion.decision": decision.alias,
                              "promotion.reason": decision.reason})
+    register_target_categories(f"models:/{name}/{version.version}", targets, settings.calibrate_fpr)
     result = RegistrationResult(name, str(version.version), run.info.run_id, f"models:/{name}/{version.version}",
                                 decision, lineage, target_calibrations)
     if out is not None:
