@@ -53,7 +53,7 @@ def test_a_folder_outside_app_roots_is_refused_without_saying_whether_it_exists(
     shapes = {answer.json()["error"].split("'")[0] + answer.json()["error"].rsplit("'", 1)[1]
               for answer in answers.values()}
     assert len(shapes) == 1, shapes  # the same words for every path; only the echoed path differs
-    inside = folder_answer(app_client, demo.root / "data" / VISA_CATEGORY / "Data" / "Images")
+    inside = folder_answer(app_client, demo.root / "data" / "datasets" / "visa" / VISA_CATEGORY / "Data" / "Images")
     assert inside.status_code == 200 and inside.json()["total"] > 0
 
 
@@ -108,7 +108,7 @@ def test_files_outside_app_roots_are_never_published_or_served(demo, tmp_path):
 
 
 def test_with_a_token_every_request_must_present_it(demo, monkeypatch):
-    inside = demo.root / "data" / VISA_CATEGORY / "Data" / "Images"
+    inside = demo.root / "data" / "datasets" / "visa" / VISA_CATEGORY / "Data" / "Images"
     with client_of(demo, monkeypatch, token=TOKEN) as client:
         refused = folder_answer(client, inside)
         assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"

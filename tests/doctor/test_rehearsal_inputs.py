@@ -28,7 +28,8 @@ def test_rehearsal_inputs_download_and_pass_the_doctor(tmp_path, monkeypatch):
             assert main(["data", "download", name, "--root", "data/datasets", "--url", f"{base_url}/{archive.name}",
                          "--sha256", inputs.sha256[name]]) == 0
     params = {
-        "data": {"source": "download", "sha256": dict(inputs.sha256)},
+        "datasets": {name: {"layout": name, "source": "download", "sha256": sha256}
+                     for name, sha256 in inputs.sha256.items()},
         "detector": {"kind": "grounding_dino", "config": settings.detector_config,
                      "checkpoint": str(inputs.detector_checkpoint), "text_encoder": str(inputs.text_encoder)},
         "train": {"model_preset": "tiny", "model_overrides": {
