@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,24 @@ def make_bundle_inputs(folder: Path, *, mvtec_to_visa: tuple[float, float] | Non
         directions.append(make_direction(folder / "v2m", "synth_visa", "synth_mvtec", image_auroc=visa_to_mvtec[0],
                                          pixel_auroc=visa_to_mvtec[1], threshold=0.6))
     return directions
+
+
+@contextlib.contextmanager
+def registered_champion(folder: Path) -> Iterator[tuple[str, list[DirectionFiles]]]:
+    """Register both directions as version 1 (champion) of `filo` in a store in `folder`; (store URI, inputs).
+
+    While the block runs, MLFLOW_TRACKING_URI selects that store and `folder` is the working directory.
+    """
+    from filo.registry.registration import register_bundle
+    from filo.registry.settings import RegisterSettings
+
+    with pytest.MonkeyPatch.context() as patch:
+        uri = f"sqlite:///{folder}/mlflow.db"
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.chdir(folder)
+        inputs = make_bundle_inputs(folder / "inputs", mvtec_to_visa=(0.7, 0.8), visa_to_mvtec=(0.6, 0.7))
+        register_bundle(inputs, RegisterSettings(dvc_lock=folder / "none.lock"), repo=folder)
+        yield uri, inputs
 
 
 @pytest.fixture

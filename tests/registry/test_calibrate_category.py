@@ -18,10 +18,8 @@ from prediction.builders import VISA_CATEGORY, save_tiny_checkpoint, write_image
 from filo.cli import main
 from filo.evaluation.verdict import read_verdict
 from filo.registry.calibration import CATEGORY_TAG_PREFIX, calibrate_category, images_digest
-from filo.registry.registration import register_bundle
-from filo.registry.settings import RegisterSettings
 
-from .conftest import make_bundle_inputs
+from .conftest import registered_champion
 
 NEW_CATEGORY = "gear wheel"
 """A category no shipped description list has."""
@@ -31,13 +29,7 @@ NEW_KEY = "gear_wheel"
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """A store (selected by MLFLOW_TRACKING_URI for this module) whose champion, version 1, holds both directions."""
-    folder = tmp_path_factory.mktemp("calibrate-store")
-    with pytest.MonkeyPatch.context() as patch:
-        uri = f"sqlite:///{folder}/mlflow.db"
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.chdir(folder)
-        inputs = make_bundle_inputs(folder / "inputs", mvtec_to_visa=(0.7, 0.8), visa_to_mvtec=(0.6, 0.7))
-        register_bundle(inputs, RegisterSettings(dvc_lock=folder / "none.lock"), repo=folder)
+    with registered_champion(tmp_path_factory.mktemp("calibrate-store")) as (uri, _):
         mlflow.set_tracking_uri(uri)
         yield uri
 

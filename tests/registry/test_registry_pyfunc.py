@@ -20,10 +20,8 @@ from filo.cli import main
 from filo.errors import FiloError
 from filo.registry.bundle import inspect_direction
 from filo.registry.pyfunc import OUTPUT_COLUMNS, OUTPUT_DIR_ENV
-from filo.registry.registration import register_bundle
-from filo.registry.settings import RegisterSettings
 
-from .conftest import MVTEC_TO_VISA, VISA_TO_MVTEC, make_bundle_inputs
+from .conftest import MVTEC_TO_VISA, VISA_TO_MVTEC, registered_champion
 
 CHAMPION_URI = "models:/filo@champion"
 
@@ -31,13 +29,7 @@ CHAMPION_URI = "models:/filo@champion"
 @pytest.fixture(scope="module")
 def champion_store(tmp_path_factory):
     """A store (selected by MLFLOW_TRACKING_URI for this module) whose champion holds both directions."""
-    folder = tmp_path_factory.mktemp("champion-store")
-    with pytest.MonkeyPatch.context() as patch:
-        uri = f"sqlite:///{folder}/mlflow.db"
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.chdir(folder)
-        inputs = make_bundle_inputs(folder / "inputs", mvtec_to_visa=(0.7, 0.8), visa_to_mvtec=(0.6, 0.7))
-        register_bundle(inputs, RegisterSettings(dvc_lock=folder / "none.lock"), repo=folder)
+    with registered_champion(tmp_path_factory.mktemp("champion-store")) as (uri, inputs):
         yield uri, {direction.name: direction for direction in map(inspect_direction, inputs)}
 
 
