@@ -62,6 +62,11 @@ class BoxesSettings:
     device: str | None = field(default=None, metadata={"affects_result": False})
     """Torch device (none: CUDA when available, else CPU)."""
 
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.shard_size < 1:
+            raise FiloError(f"boxes.batch_size and boxes.shard_size must be at least 1, got {self.batch_size} and "
+                            f"{self.shard_size}")
+
 
 def _relative(path: Path, start: Path) -> str:
     return os.path.relpath(Path(path).resolve(), start.resolve())
