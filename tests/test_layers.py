@@ -28,7 +28,8 @@ ALLOWED: dict[str, set[str]] = {
     "filo.settings": BASE,
     "filo.data": BASE | {"filo.io", "filo.settings"},  # the dataset registry is read from params.yaml
     "filo.descriptions": BASE | {"filo.io", "filo.vocabulary", "filo.data"},
-    "filo.boxes": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data", "filo.descriptions"},
+    "filo.boxes": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data", "filo.descriptions",
+                          "filo.settings"},
     "filo.model": BASE | {"filo.io", "filo.integrity", "filo.vocabulary",
                           "filo.settings"},  # FiLoConfig's Literal fields are checked by the settings convention
     "filo.training": BASE | {"filo.io", "filo.integrity", "filo.device", "filo.kernels", "filo.tracking", "filo.data",

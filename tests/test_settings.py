@@ -198,6 +198,8 @@ def test_a_bad_params_value_is_rejected_with_its_key_value_and_choices(tmp_path)
     (lambda: _evaluation(batch_size=0), "evaluate.batch_size must be at least 1, got 0"),
     (lambda: _describe(sources=("user", "llm", "user")), r"source order \['user', 'llm', 'user'\] is invalid"),
     (lambda: _boxes(batch_size=0), "boxes.batch_size and boxes.shard_size must be at least 1, got 0 and 64"),
+    (lambda: _detector(kind="big"), r"detector.kind must be one of \['tiny', 'grounding_dino'\], got 'big'"),
+    (lambda: _dataset(layout="mvtec2", source="download"), r"DatasetSpec.layout must be one of \['mvtec', 'visa', "),
 ])
 def test_settings_classes_validate_their_own_values(build, message):
     with pytest.raises(FiloError, match=message):
@@ -226,3 +228,15 @@ def _boxes(**values):
     from filo.boxes.stage import BoxesSettings
 
     return BoxesSettings(**values)
+
+
+def _detector(**values):
+    from filo.boxes.stage import DetectorSettings
+
+    return DetectorSettings(**values)
+
+
+def _dataset(**values):
+    from filo.data.registry import DatasetSpec
+
+    return DatasetSpec(**values)

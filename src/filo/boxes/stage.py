@@ -18,6 +18,7 @@ from typing import ClassVar, Literal
 
 from filo.boxes.rules import AUTHORS_RULES, BoxRules
 from filo.errors import FiloError
+from filo.settings import check_choices
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ class DetectorSettings:
     """grounding_dino only: a local BERT folder (bert-base-uncased); none: the config's hub name (needs network)."""
     trust_checkpoint: bool = False
     """Allow a checkpoint that holds pickled Python objects (only for files you trust)."""
+
+    def __post_init__(self) -> None:
+        check_choices(self)
 
 
 @dataclass(frozen=True)
