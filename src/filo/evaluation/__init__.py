@@ -5,7 +5,8 @@ mean), `verdict` (image threshold + confusion matrix, `verdict.json`), `report` 
 summary, the detailed metrics, tables), `curves`/`plots`/`gallery` (figures), `outputs` (the output folder), `mlflow_log`,
 `zero_shot` (protocol check) and `evaluate` (the stage function behind `filo evaluate`).
 
-Public (`__all__`): the stage function and its settings, the verdict. They are imported on first use, so that
+Public (`__all__`): the stage's settings and result, the verdict (the stage function is
+`filo.evaluation.evaluate.evaluate`: its module owns the name). They are imported on first use, so that
 importing one module of the package loads no other.
 """
 
@@ -19,14 +20,12 @@ __all__ = [
     "EvaluationSettings",
     "Verdict",
     "choose_verdict",
-    "evaluate",
     "read_verdict",
 ]
 
 _LAZY = {
     "EvaluationSettings": "filo.evaluation.settings",
     "EvaluationResult": "filo.evaluation.evaluate",
-    "evaluate": "filo.evaluation.evaluate",
     "Verdict": "filo.evaluation.verdict",
     "choose_verdict": "filo.evaluation.verdict",
     "read_verdict": "filo.evaluation.verdict",
