@@ -193,8 +193,6 @@ def test_a_bad_params_value_is_rejected_with_its_key_value_and_choices(tmp_path)
 @pytest.mark.parametrize(("build", "message"), [
     (lambda: _train(dice_reduction="mean"), r"train.dice_reduction must be one of \['authors', 'per_image'\]"),
     (lambda: _train(model_preset="huge"), r"train.model_preset must be one of \['paper', 'tiny'\], got 'huge'"),
-    (lambda: _evaluation(target_fpr=1.0), r"evaluate.target_fpr must lie in \[0, 1\) .*got 1.0"),
-    (lambda: _evaluation(threshold_rule="max"), r"evaluate.threshold_rule must be one of \['f1', 'fpr'\]"),
     (lambda: _evaluation(batch_size=0), "evaluate.batch_size must be at least 1, got 0"),
     (lambda: _describe(sources=("user", "llm", "user")), r"source order \['user', 'llm', 'user'\] is invalid"),
     (lambda: _boxes(batch_size=0), "boxes.batch_size and boxes.shard_size must be at least 1, got 0 and 64"),
