@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from filo.model.config import FiLoConfig
+from filo.model.config import preset_config
 from filo.model.filo import FiLo
 from filo.model.precision import PRECISIONS, autocast
 
@@ -31,8 +31,8 @@ BOTTLE = (
     "discolored", "deformed", "missing cap", "excessive condensation", "unusual odor",
 )
 CONFIGS = {
-    "ViT-L-14-336@518": lambda: FiLoConfig(clip_pretrained=None),
-    "tiny": lambda: FiLoConfig.tiny(),
+    "ViT-L-14-336@518": lambda: preset_config("paper", {"clip_pretrained": None}),
+    "tiny": lambda: preset_config("tiny"),
 }
 
 

@@ -29,7 +29,7 @@ import torch
 
 from filo.descriptions import CategoryDescriptions
 from filo.export import OnnxFiLo, write_export
-from filo.model.config import FiLoConfig
+from filo.model.config import preset_config
 from filo.model.filo import FiLo
 
 # The "bottle" descriptions of the paper: 10 descriptions -> 142 prompts in all.
@@ -38,8 +38,8 @@ BOTTLE = (
     "discolored", "deformed", "missing cap", "excessive condensation", "unusual odor",
 )
 CONFIGS = {
-    "tiny": lambda **kw: FiLoConfig.tiny(**kw),
-    "ViT-L-14-336@518": lambda **kw: FiLoConfig(clip_pretrained=None, **kw),
+    "tiny": lambda **kw: preset_config("tiny", kw),
+    "ViT-L-14-336@518": lambda **kw: preset_config("paper", {"clip_pretrained": None, **kw}),
 }
 
 

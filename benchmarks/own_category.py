@@ -50,11 +50,11 @@ def tiny_checkpoint(path: Path) -> str:
     import torch
 
     from filo.model.checkpoint import save_checkpoint
-    from filo.model.config import FiLoConfig, TrainingProvenance
+    from filo.model.config import TrainingProvenance, preset_config
     from filo.model.filo import FiLo
 
     torch.manual_seed(0)
-    config = FiLoConfig.tiny(provenance=TrainingProvenance(train_dataset="synth_mvtec", trained_categories=()))
+    config = preset_config("tiny", {"provenance": TrainingProvenance(train_dataset="synth_mvtec", trained_categories=())})
     save_checkpoint(FiLo(config), path)
     return str(path)
 

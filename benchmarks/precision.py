@@ -29,7 +29,7 @@ from filo.data.manifest import read_manifest
 from filo.descriptions import load_descriptions
 from filo.evaluation.scoring import score_manifest
 from filo.model.checkpoint import load_checkpoint
-from filo.model.config import FiLoConfig
+from filo.model.config import preset_config
 from filo.model.filo import FiLo
 from filo.model.precision import autocast
 from filo.training import TrainParams, train
@@ -70,7 +70,7 @@ def demo(work_dir: Path, params: TrainParams) -> dict:
 def paper_size() -> dict:
     """fp32 vs bf16 outputs of one ViT-L-14-336@518 forward (random weights, random image)."""
     torch.manual_seed(0)
-    model = FiLo(FiLoConfig(clip_pretrained=None)).eval()
+    model = FiLo(preset_config("paper", {"clip_pretrained": None})).eval()
     model.prepare("bottle", BOTTLE)
     image = torch.randn(1, 3, 518, 518, generator=torch.Generator().manual_seed(1))
     outputs, seconds = {}, {}

@@ -52,7 +52,7 @@ def build_demo(root: Path) -> tuple[str, Path]:
     from filo.evaluation.evaluate import evaluate
     from filo.evaluation.settings import EvaluationSettings
     from filo.model.checkpoint import save_checkpoint
-    from filo.model.config import FiLoConfig, TrainingProvenance
+    from filo.model.config import TrainingProvenance, preset_config
     from filo.model.filo import FiLo
     from filo.registry.bundle import DirectionFiles
     from filo.registry.registration import register_bundle
@@ -67,8 +67,8 @@ def build_demo(root: Path) -> tuple[str, Path]:
     write_descriptions(descriptions, resolve_descriptions([CATEGORY], cache_dir=root / "cache"))
     checkpoint = root / "model.pt"
     torch.manual_seed(0)
-    save_checkpoint(FiLo(FiLoConfig.tiny(provenance=TrainingProvenance(
-        train_dataset="synth_mvtec", trained_categories=(TRAIN_CATEGORY,)))), checkpoint)
+    save_checkpoint(FiLo(preset_config("tiny", {"provenance": TrainingProvenance(
+        train_dataset="synth_mvtec", trained_categories=(TRAIN_CATEGORY,))})), checkpoint)
     out = root / "results" / "mvtec_to_visa"
     evaluate(checkpoint, manifest, descriptions, out,
              settings=EvaluationSettings(threshold_rule="fpr", target_fpr=0.25, gallery_size=0, experiment=None))

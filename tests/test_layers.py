@@ -28,11 +28,13 @@ ALLOWED: dict[str, set[str]] = {
     "filo.settings": BASE,
     "filo.data": BASE | {"filo.io", "filo.settings"},  # the dataset registry is read from params.yaml
     "filo.descriptions": BASE | {"filo.io", "filo.vocabulary", "filo.data"},
-    "filo.boxes": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data", "filo.descriptions"},
-    "filo.model": BASE | {"filo.io", "filo.integrity", "filo.vocabulary"},
+    "filo.boxes": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data", "filo.descriptions",
+                          "filo.settings"},
+    "filo.model": BASE | {"filo.io", "filo.integrity", "filo.vocabulary",
+                          "filo.settings"},  # FiLoConfig's Literal fields are checked by the settings convention
     "filo.training": BASE | {"filo.io", "filo.integrity", "filo.device", "filo.kernels", "filo.tracking", "filo.data",
-                             "filo.descriptions", "filo.model"},
-    "filo.evaluation": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.tracking", "filo.metrics",
+                             "filo.descriptions", "filo.model", "filo.settings"},
+    "filo.evaluation": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.tracking", "filo.metrics", "filo.settings",
                                "filo.vocabulary",  # a verdict names its category by the shared rule
                                "filo.data", "filo.descriptions", "filo.boxes", "filo.model"},
     "filo.prediction": BASE | {"filo.io", "filo.integrity", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data",

@@ -12,6 +12,7 @@ import pytest
 from filo.errors import FiloError
 from filo.settings import (
     add_settings_arguments,
+    check_choices,
     field_docs,
     load_settings,
     settings_from_mapping,
@@ -130,3 +131,110 @@ def test_an_optional_field_is_unset_with_none_on_the_command_line(tmp_path):
 def test_mapping_values_build_nested_settings_and_keep_objects():
     assert settings_from_mapping(Example, {"inner": Inner(5)}).inner == Inner(5)
     assert settings_from_mapping(Example, {"path": None}).path is None
+
+
+@dataclass(frozen=True)
+class Choices:
+    """Settings whose allowed values are Literal types."""
+
+    kind: Literal["x", "y"] | None = None
+    """An optional choice."""
+    order: tuple[Literal["p", "q"], ...] = ("p",)
+    """A list of choices."""
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+
+
+def test_literal_fields_show_their_choices_and_optional_ones_take_none():
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser, Choices)
+    text = parser.format_help()
+    assert "--kind {x,y,none}" in text and "each one of {p,q}" in text
+    assert settings_overrides(parser.parse_args(["--kind", "none"]), Choices) == {"kind": None}
+    assert settings_overrides(parser.parse_args(["--kind", "y"]), Choices) == {"kind": "y"}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--kind", "z"])
+
+
+def test_a_literal_is_checked_in_post_init_as_in_the_loader():
+    with pytest.raises(FiloError, match=r"Choices.kind must be one of \['x', 'y'\], got 'z'"):
+        Choices(kind="z")
+    with pytest.raises(FiloError, match=r"Choices.order must be one of \['p', 'q'\], got 'r'"):
+        Choices(order=("p", "r"))
+    with pytest.raises(FiloError, match=r"choices: order must be one of \['p', 'q'\], got 'r'"):
+        settings_from_mapping(Choices, {"order": ["q", "r"]}, source="choices")
+
+
+@pytest.mark.parametrize(("command", "shown"), [
+    ("train", ["--dice-reduction {authors,per_image}", "--mosaic-label {mosaic,authors}",
+               "--model-preset {paper,tiny}", "--device {auto,cpu,cuda}"]),
+    ("evaluate", ["--box-rule {authors,sane}", "--threshold-rule {f1,fpr}"]),
+])
+def test_stage_help_lists_the_choices_of_literal_settings(command, shown, capsys):
+    from filo.cli import main
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    assert [flag for flag in shown if flag not in text] == []
+
+
+def test_a_bad_params_value_is_rejected_with_its_key_value_and_choices(tmp_path):
+    from filo.training import TrainParams
+
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  dice_reduction: mean\n")
+    with pytest.raises(FiloError, match=r"section 'train' of .*params.yaml: dice_reduction must be one of "
+                                        r"\['authors', 'per_image'\], got 'mean'"):
+        load_settings(TrainParams, params)
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda: _train(dice_reduction="mean"), r"train.dice_reduction must be one of \['authors', 'per_image'\]"),
+    (lambda: _train(model_preset="huge"), r"train.model_preset must be one of \['paper', 'tiny'\], got 'huge'"),
+    (lambda: _evaluation(batch_size=0), "evaluate.batch_size must be at least 1, got 0"),
+    (lambda: _describe(sources=("user", "llm", "user")), r"source order \['user', 'llm', 'user'\] is invalid"),
+    (lambda: _boxes(batch_size=0), "boxes.batch_size and boxes.shard_size must be at least 1, got 0 and 64"),
+    (lambda: _detector(kind="big"), r"detector.kind must be one of \['tiny', 'grounding_dino'\], got 'big'"),
+    (lambda: _dataset(layout="mvtec2", source="download"), r"DatasetSpec.layout must be one of \['mvtec', 'visa', "),
+])
+def test_settings_classes_validate_their_own_values(build, message):
+    with pytest.raises(FiloError, match=message):
+        build()
+
+
+def _train(**values):
+    from filo.training import TrainParams
+
+    return TrainParams(**values)
+
+
+def _evaluation(**values):
+    from filo.evaluation.settings import EvaluationSettings
+
+    return EvaluationSettings(**values)
+
+
+def _describe(**values):
+    from filo.descriptions.stage import DescribeSettings
+
+    return DescribeSettings(**values)
+
+
+def _boxes(**values):
+    from filo.boxes.stage import BoxesSettings
+
+    return BoxesSettings(**values)
+
+
+def _detector(**values):
+    from filo.boxes.stage import DetectorSettings
+
+    return DetectorSettings(**values)
+
+
+def _dataset(**values):
+    from filo.data.registry import DatasetSpec
+
+    return DatasetSpec(**values)

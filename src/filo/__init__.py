@@ -1,7 +1,27 @@
-"""filo: zero-shot industrial anomaly detection with FiLo (fine-grained descriptions + localization)."""
+"""filo: zero-shot industrial anomaly detection with FiLo (fine-grained descriptions + localization).
+
+`filo.create_model(preset, **overrides)` builds an eval-ready FiLo from a named preset
+(filo/model/presets/, e.g. "paper" or "tiny"); see `filo.model.factory.create_model`.
+It is loaded on first use, so that `import filo` loads neither torch nor the model code,
+and so that the import closure DVC tracks as a stage's code (filo.pipelines.imports, which
+reads import statements) does not put src/filo/model under every stage: filo's own modules
+import `filo.model.factory` themselves (tests/model/test_factory.py checks it).
+"""
+
+from typing import Any
 
 from filo.kernels import pin_cpu_code_paths
 
 __version__ = "0.1.0"
 
+__all__ = ["__version__", "create_model"]
+
 pin_cpu_code_paths()  # before torch or MKL compute anything (they read the variables then): filo.kernels
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_model":
+        import importlib
+
+        return importlib.import_module("filo.model.factory").create_model
+    raise AttributeError(f"module 'filo' has no attribute {name!r}")

@@ -42,6 +42,7 @@ __all__ = [
     "OutputPath",
     "add_params_argument",
     "add_settings_arguments",
+    "check_choices",
     "field_docs",
     "load_settings",
     "read_params",
@@ -141,6 +142,44 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+def _check_choice(value: Any, hint: Any, where: str) -> None:
+    """FiloError unless `value` is one of the Literal type `hint`'s values (naming where, the value, the choices)."""
+    choices = typing.get_args(hint)
+    if value not in choices:
+        raise FiloError(f"{where} must be one of {list(choices)}, got {value!r}")
+
+
+def check_choices(settings: Any) -> None:
+    """FiloError unless every `Literal`-typed field of the dataclass `settings` holds one of its values.
+
+    Called by a settings class's ``__post_init__``, so a value set in code is held to the
+    same choices as one read from a params file or a flag (the Literal is their one source).
+    Checks `Literal[...]`, `Literal[...] | None` and `tuple[Literal[...], ...]` fields; an error
+    names the field as ``<SECTION>.<field>`` (the class name for a class without a section).
+    """
+    cls = type(settings)
+    hints = _hints(cls)
+    for field in _fields(cls):
+        hint, optional = _strip_optional(hints[field.name])
+        value = getattr(settings, field.name)
+        where = f"{getattr(cls, 'SECTION', cls.__name__)}.{field.name}"
+        if value is None and optional:
+            continue
+        if typing.get_origin(hint) is typing.Literal:
+            _check_choice(value, hint, where)
+        elif typing.get_origin(hint) is tuple and _item_literal(hint) is not None:
+            for item in value:
+                _check_choice(item, _item_literal(hint), where)
+
+
+def _item_literal(hint: Any) -> Any:
+    """The Literal item type of `tuple[Literal[...], ...]`, else None."""
+    arguments = typing.get_args(hint)
+    if len(arguments) == 2 and arguments[1] is Ellipsis and typing.get_origin(arguments[0]) is typing.Literal:
+        return arguments[0]
+    return None
+
+
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """`value` (from YAML or a flag) as the field type `hint`: lists become tuples, mappings settings."""
     hint, optional = _strip_optional(hint)
@@ -168,8 +207,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             raise FiloError(f"{where} must hold {len(item_hints)} values, got {list(value)!r}")
         return tuple(_coerce(item, item_hint, where) for item, item_hint in zip(value, item_hints))
     if origin is typing.Literal:
-        if value not in typing.get_args(hint):
-            raise FiloError(f"{where} must be one of {list(typing.get_args(hint))}, got {value!r}")
+        _check_choice(value, hint, where)
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -270,6 +308,17 @@ def _or_none(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return convert
 
 
+def _one_of(choices: list[str]) -> Callable[[str], str]:
+    """A flag type accepting only `choices` (for an optional Literal field, whose 'none' argparse's choices reject)."""
+
+    def convert(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join([*choices, 'none'])})")
+        return text
+
+    return convert
+
+
 def _argument_type(hint: Any, optional: bool = False) -> tuple[dict[str, Any], str]:
     """argparse keywords for a field type, and a word for the help's value format."""
     import yaml
@@ -279,12 +328,18 @@ def _argument_type(hint: Any, optional: bool = False) -> tuple[dict[str, Any], s
     if hint is bool:
         return {"action": argparse.BooleanOptionalAction}, ""
     if typing.get_origin(hint) is typing.Literal:
-        return {"choices": list(typing.get_args(hint))}, ""
+        choices = list(typing.get_args(hint))
+        if optional:
+            return {"type": _or_none(_one_of(choices)), "metavar": "{" + ",".join([*choices, "none"]) + "}"}, ""
+        return {"choices": choices}, ""
     if hint in (int, float):
         return {"type": hint}, ""
     if hint in (str, Path):
         return {"type": str}, ""
     if typing.get_origin(hint) is tuple:
+        item = _item_literal(hint)
+        if item is not None:
+            return {"type": str}, f"comma-separated, each one of {{{','.join(typing.get_args(item))}}}"
         return {"type": str}, "comma-separated"
     return {"type": yaml.safe_load}, "a YAML value"
 
@@ -315,8 +370,8 @@ def add_settings_arguments(
         text = docs.get(field.name, "")
         details = ", ".join(part for part in (form, f"default: {shown}") if part)
         help_text = f"{text} ({details})".strip().replace("%", "%%")
+        keywords.setdefault("metavar", None if "choices" in keywords or hint is bool else field.name.upper())
         parser.add_argument(_flag(prefix, field.name), dest=_dest(prefix, field.name), default=None,
-                            metavar=None if "choices" in keywords or hint is bool else field.name.upper(),
                             help=help_text, **keywords)
 
 

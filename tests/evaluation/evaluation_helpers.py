@@ -8,7 +8,7 @@ import torch
 
 from filo.boxes.artifact import rows_to_table, write_boxes_table
 from filo.model.checkpoint import save_checkpoint
-from filo.model.config import FiLoConfig, TrainingProvenance
+from filo.model.config import TrainingProvenance, preset_config
 from filo.model.filo import FiLo
 
 
@@ -18,7 +18,7 @@ def write_tiny_checkpoint(path: Path, trained_categories: list[str] | None = Non
                   if trained_categories is not None else None)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        save_checkpoint(FiLo(FiLoConfig.tiny(provenance=provenance)), path)
+        save_checkpoint(FiLo(preset_config("tiny", {"provenance": provenance})), path)
     return path
 
 

@@ -169,7 +169,8 @@ def test_a_crash_while_writing_leaves_the_previous_results_untouched(tiny_inputs
         ({"gallery_size": -1}, "gallery size must be 0"),
         ({"bins": 1}, "bins must be at least 2"),
         ({"pro_fpr_limit": 0.0}, "FPR limit must be in"),
-        ({"threshold_rule": "median"}, "unknown threshold rule"),
+        ({"threshold_rule": "median"}, r"evaluate.threshold_rule must be one of \[.f1., .fpr.\], got .median."),
+        ({"target_fpr": 1.0}, r"evaluate.target_fpr must lie in \[0, 1\)"),
         ({"box_lambda": 1.5}, "box_lambda must be in"),
     ],
 )

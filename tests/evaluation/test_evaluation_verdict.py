@@ -54,7 +54,7 @@ def test_verdict_marks_scores_at_the_threshold_anomalous():
     [
         ("f1", np.zeros(4), None, "needs anomalous images"),
         ("fpr", np.ones(4), 0.05, "needs normal images"),
-        ("fpr", LABELS, 1.5, "--target-fpr must be in"),
+        ("fpr", LABELS, None, "needs a target false-positive rate"),
         ("median", LABELS, None, "unknown threshold rule"),
     ],
 )

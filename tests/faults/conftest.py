@@ -25,11 +25,11 @@ def save_tiny_checkpoint(path: Path) -> Path:
     import torch
 
     from filo.model.checkpoint import save_checkpoint
-    from filo.model.config import FiLoConfig, TrainingProvenance
+    from filo.model.config import TrainingProvenance, preset_config
     from filo.model.filo import FiLo
 
-    config = FiLoConfig.tiny(provenance=TrainingProvenance(train_dataset="synth_visa",
-                                                           trained_categories=("wood_grain",)))
+    config = preset_config("tiny", {"provenance": TrainingProvenance(train_dataset="synth_visa",
+                                                           trained_categories=("wood_grain",))})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         save_checkpoint(FiLo(config), path)

@@ -11,7 +11,7 @@ import torch
 from filo.cli import main
 from filo.errors import FiloError
 from filo.model.checkpoint import load_checkpoint, read_payload
-from filo.model.config import FiLoConfig
+from filo.model.config import preset_config
 from filo.model.filo import FiLo
 from filo.registry.bundle import DirectionFiles, inspect_direction, read_bundle, write_bundle
 from filo.training.determinism import capture_rng_state
@@ -83,7 +83,7 @@ def test_a_registry_bundle_refuses_any_changed_file(tiny_project, evaluated, tmp
 
 
 def test_the_authors_released_format_loads_without_a_hash(tmp_path):
-    config = FiLoConfig.tiny()
+    config = preset_config("tiny")
     ours = FiLo(config)
     theirs = {}
     for key, value in ours.trainable_state_dict().items():

@@ -10,7 +10,7 @@ import torch
 from filo.errors import FiloError
 from filo.model.checkpoint import load_checkpoint, save_checkpoint
 from filo.model.clip_backbone import TINY_CLIP_NAME, create_clip
-from filo.model.config import FiLoConfig
+from filo.model.config import preset_config
 from filo.model.filo import FiLo
 
 MMCI_AUTHORS_NAMES = {"conv1x1": "fc_11", "conv3x3": "fc_33", "conv5x5": "fc_55",
@@ -20,7 +20,7 @@ MMCI_AUTHORS_NAMES = {"conv1x1": "fc_11", "conv3x3": "fc_33", "conv5x5": "fc_55"
 @pytest.fixture(scope="module")
 def trained_like_model():
     torch.manual_seed(0)
-    model = FiLo(FiLoConfig.tiny())
+    model = FiLo(preset_config("tiny"))
     with torch.no_grad():
         for parameter in model.trainable_state_dict().values():
             parameter.add_(torch.randn_like(parameter) * 0.1)
@@ -68,7 +68,7 @@ def test_authors_format_loads_onto_our_names(tmp_path, trained_like_model, caplo
     path = tmp_path / "filo_train_on_visa.pth"
     torch.save({"filo": _authors_state_dict(trained_like_model)}, path)
     with caplog.at_level(logging.INFO):
-        loaded = load_checkpoint(path, config=FiLoConfig.tiny()).eval()
+        loaded = load_checkpoint(path, config=preset_config("tiny")).eval()
     assert "ignored 6 frozen CLIP tensors" in caplog.text
     for key, value in trained_like_model.trainable_state_dict().items():
         assert torch.equal(loaded.trainable_state_dict()[key], value), key
@@ -89,7 +89,7 @@ def test_mismatched_keys_are_listed(tmp_path, trained_like_model):
     path = tmp_path / "broken.pth"
     torch.save({"filo": theirs}, path)
     with pytest.raises(FiloError) as error:
-        load_checkpoint(path, config=FiLoConfig.tiny())
+        load_checkpoint(path, config=preset_config("tiny"))
     message = str(error.value)
     assert "adapter.fc.0.weight" in message
     assert "decoder_cov.fc_99.0.weight" in message
@@ -115,7 +115,7 @@ def test_config_mismatch_is_reported(tmp_path, trained_like_model):
     path = tmp_path / "model.pt"
     save_checkpoint(trained_like_model, path)
     with pytest.raises(FiloError, match="different config"):
-        load_checkpoint(path, config=FiLoConfig.tiny(n_ctx=4))
+        load_checkpoint(path, config=preset_config("tiny", {"n_ctx": 4}))
 
 
 def test_failed_save_leaves_no_file(tmp_path, trained_like_model, monkeypatch):

@@ -9,7 +9,7 @@ import torch
 
 from filo.errors import FiloError
 from filo.model.checkpoint import load_checkpoint, save_checkpoint
-from filo.model.config import FiLoConfig, TrainingProvenance
+from filo.model.config import FiLoConfig, TrainingProvenance, preset_config
 from filo.model.filo import FiLo
 
 PROVENANCE = TrainingProvenance(
@@ -33,16 +33,16 @@ LEGACY_EXTRA = {  # what `filo train` wrote into FiLoConfig.extra before the rec
 
 
 def test_config_round_trips_its_provenance_through_plain_json() -> None:
-    config = FiLoConfig.tiny(provenance=PROVENANCE)
+    config = preset_config("tiny", {"provenance": PROVENANCE})
     values = config.to_dict()
     assert values["provenance"]["trained_categories"] == ["metal_nut", "pcb1"]
     assert FiLoConfig.from_dict(values) == config
-    assert FiLoConfig.from_dict(FiLoConfig.tiny().to_dict()).provenance is None
+    assert FiLoConfig.from_dict(preset_config("tiny").to_dict()).provenance is None
 
 
 def test_old_checkpoint_extra_loads_as_the_provenance_record(tmp_path) -> None:
     path = tmp_path / "old.pt"
-    save_checkpoint(FiLo(FiLoConfig.tiny()), path)
+    save_checkpoint(FiLo(preset_config("tiny")), path)
     payload = torch.load(path, weights_only=True)
     payload["config"].pop("provenance")
     payload["config"]["extra"] = LEGACY_EXTRA
@@ -53,7 +53,7 @@ def test_old_checkpoint_extra_loads_as_the_provenance_record(tmp_path) -> None:
 
 
 def test_old_untrained_extra_means_no_provenance_and_stray_notes_are_named(caplog) -> None:
-    values = FiLoConfig.tiny().to_dict()
+    values = preset_config("tiny").to_dict()
     values.pop("provenance")
     assert FiLoConfig.from_dict({**values, "extra": {}}).provenance is None
     with caplog.at_level(logging.WARNING):
@@ -71,12 +71,12 @@ def test_old_untrained_extra_means_no_provenance_and_stray_notes_are_named(caplo
     ],
 )
 def test_malformed_provenance_is_refused(provenance: dict, message: str) -> None:
-    values = {**FiLoConfig.tiny().to_dict(), "provenance": provenance}
+    values = {**preset_config("tiny").to_dict(), "provenance": provenance}
     with pytest.raises(FiloError, match=message):
         FiLoConfig.from_dict(values)
 
 
 def test_both_provenance_and_legacy_extra_is_refused() -> None:
-    values = {**FiLoConfig.tiny(provenance=PROVENANCE).to_dict(), "extra": LEGACY_EXTRA}
+    values = {**preset_config("tiny", {"provenance": PROVENANCE}).to_dict(), "extra": LEGACY_EXTRA}
     with pytest.raises(FiloError, match="both 'provenance' and the old 'extra'"):
         FiLoConfig.from_dict(values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from filo.model.config import FiLoConfig
+from filo.model.config import preset_config
 from filo.model.filo import FiLo
 from filo.model.maps import stack_text_features
 
@@ -15,7 +15,7 @@ DESCRIPTIONS = ("thin scratch", "branching crack", "small hole")
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    filo = FiLo(FiLoConfig.tiny())
+    filo = FiLo(preset_config("tiny"))
     filo.prepare("round_part", DESCRIPTIONS)
     return filo.eval()
 
@@ -41,9 +41,9 @@ def test_forward_shapes_and_ranges(model, images):
 @torch.no_grad()
 def test_optimized_forward_equals_naive(images):
     torch.manual_seed(0)
-    fast = FiLo(FiLoConfig.tiny())
+    fast = FiLo(preset_config("tiny"))
     torch.manual_seed(0)
-    naive = FiLo(FiLoConfig.tiny(fold_mmci=False, optimized_text=False))
+    naive = FiLo(preset_config("tiny", {"fold_mmci": False, "optimized_text": False}))
     for m in (fast, naive):
         m.prepare("round_part", DESCRIPTIONS)
         m.eval()
@@ -73,7 +73,7 @@ def test_predict_applies_boxes_and_reports_descriptions(model, images):
 
 def test_phase_one_gradients_reach_only_heads_and_prompt_learners(images):
     torch.manual_seed(0)
-    filo = FiLo(FiLoConfig.tiny())
+    filo = FiLo(preset_config("tiny"))
     filo.prepare("round_part", DESCRIPTIONS)
     filo.train()
     assert not filo.clip.training
@@ -88,7 +88,7 @@ def test_phase_one_gradients_reach_only_heads_and_prompt_learners(images):
 
 def test_phase_two_gradients_reach_the_adapter(images):
     torch.manual_seed(0)
-    filo = FiLo(FiLoConfig.tiny())
+    filo = FiLo(preset_config("tiny"))
     filo.prepare("round_part", DESCRIPTIONS)
     out = filo(images, "round_part", use_adapter=True, compute_maps=False)
     assert out.layer_maps is None
@@ -118,14 +118,14 @@ def test_preprocess_follows_the_configured_resize_mode(model):
     image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 50, 3), np.uint8))
     squashed = open_clip.image_transform(64, is_train=False, resize_mode="squash")(image)
     torch.testing.assert_close(model.preprocess(image), squashed)
-    shortest = FiLo(FiLoConfig.tiny(resize_mode="shortest")).preprocess(image)
+    shortest = FiLo(preset_config("tiny", {"resize_mode": "shortest"})).preprocess(image)
     assert not torch.allclose(shortest, squashed)
 
 
 @torch.no_grad()
 def test_authors_conditioning_config_scores_every_image_against_the_first_images_text(model, images):
     torch.manual_seed(0)
-    authors = FiLo(FiLoConfig.tiny(conditioning="authors"))
+    authors = FiLo(preset_config("tiny", {"conditioning": "authors"}))
     authors.prepare("round_part", DESCRIPTIONS)
     authors.load_state_dict(model.state_dict())
     authors.eval()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from filo.model.config import FiLoConfig
+from filo.model.config import preset_config
 from filo.model.filo import FiLo
 from filo.training.params import TrainParams
 from filo.training.phases import make_optimizer, train_only, trained_parameters, training_phases
@@ -25,7 +25,7 @@ DESCRIPTIONS = ("cracked large", "dented small", "leaking")
 @pytest.fixture(scope="module")
 def paper_model() -> FiLo:
     torch.manual_seed(0)
-    model = FiLo(FiLoConfig(clip_pretrained=None))
+    model = FiLo(preset_config("paper", {"clip_pretrained": None}))
     model.prepare("bottle", DESCRIPTIONS)
     return model
 

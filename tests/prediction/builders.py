@@ -20,11 +20,11 @@ def save_tiny_checkpoint(path: Path, *, train_dataset: str, trained_categories: 
     import torch
 
     from filo.model.checkpoint import save_checkpoint
-    from filo.model.config import FiLoConfig, TrainingProvenance
+    from filo.model.config import TrainingProvenance, preset_config
     from filo.model.filo import FiLo
 
     provenance = TrainingProvenance(train_dataset=train_dataset, trained_categories=tuple(trained_categories))
-    config = FiLoConfig.tiny(provenance=provenance)
+    config = preset_config("tiny", {"provenance": provenance})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         save_checkpoint(FiLo(config), path)

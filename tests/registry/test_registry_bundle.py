@@ -60,10 +60,10 @@ def test_each_category_is_predicted_zero_shot_with_its_direction_threshold(bundl
 def test_a_checkpoint_without_training_provenance_is_refused(tmp_path):
     files = make_direction(tmp_path, "synth_mvtec", "synth_visa", image_auroc=0.7, pixel_auroc=0.8)
     from filo.model.checkpoint import save_checkpoint
-    from filo.model.config import FiLoConfig
+    from filo.model.config import preset_config
     from filo.model.filo import FiLo
 
-    save_checkpoint(FiLo(FiLoConfig.tiny()), files.checkpoint)
+    save_checkpoint(FiLo(preset_config("tiny")), files.checkpoint)
     with pytest.raises(FiloError, match="does not record its training dataset"):
         inspect_direction(files)
 

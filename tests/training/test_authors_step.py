@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from filo.model.config import FiLoConfig
+from filo.model.config import preset_config
 from filo.model.filo import FiLo
 from filo.training import TrainParams
 from filo.training.phases import train_only, trained_parameters, training_phases
@@ -55,7 +55,7 @@ def _authors_loss(layer_maps: list[torch.Tensor], mask: torch.Tensor) -> torch.T
 @pytest.fixture(scope="module")
 def model() -> FiLo:
     torch.manual_seed(0)
-    filo = FiLo(FiLoConfig.tiny())
+    filo = FiLo(preset_config("tiny"))
     filo.prepare(CATEGORY, ("thin scratch", "small hole"))
     return filo.train()
 

@@ -37,7 +37,8 @@ def test_params_file_section_then_overrides(tmp_path):
     ("train: {batch_size: 0}", "batch_size must be >= 1, got 0"),
     ("train: {aug_rate: 2}", "aug_rate must lie in"),
     ("train: {device: tpu}", "device must be one of"),
-    ("train: {dice_reduction: rows}", r"dice_reduction must be one of \('authors', 'per_image'\), got 'r"),
+    ("train: {dice_reduction: rows}",
+     r"section 'train' of .*params.yaml: dice_reduction must be one of \['authors', 'per_image'\], got 'rows'"),
     ("train: [1, 2]", "section 'train' of .* must be a mapping"),
 ])
 def test_bad_params_files_are_explained(tmp_path, text, message):

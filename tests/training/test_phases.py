@@ -9,7 +9,7 @@ from filo.data.manifest import read_manifest
 from filo.data.torch_dataset import AnomalyDataset
 from filo.descriptions import load_descriptions
 from filo.errors import FiloError
-from filo.model.config import FiLoConfig
+from filo.model.config import preset_config
 from filo.model.filo import FiLo
 from filo.training import TrainParams, train
 from filo.training.loop import EpochSettings, run_epoch
@@ -24,7 +24,7 @@ PHASE_PREFIXES = {
 @pytest.fixture(scope="module")
 def model_and_data(tiny_data):
     torch.manual_seed(0)
-    model = FiLo(FiLoConfig.tiny())
+    model = FiLo(preset_config("tiny"))
     category = read_manifest(tiny_data.manifest)["category"].iloc[0]
     model.prepare(category, load_descriptions(tiny_data.descriptions)[category].descriptions)
     dataset = AnomalyDataset(read_manifest(tiny_data.manifest), 64, aug_rate=0.0)

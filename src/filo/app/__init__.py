@@ -4,4 +4,30 @@ Modules: `settings` (the frozen settings with their defaults), `service` (everyt
 page shows, as plain data: predictions of uploads and folders, evaluation results, the
 registry), `access` (app.roots, the token, the exposure check), `limits` (bounded forwards,
 429 with Retry-After), `server` (the FastAPI routes and server-rendered pages, `templates/`).
+
+Public (`__all__`): its settings and the server. They are imported on first use, so that importing one module
+of the package loads no other.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "AppSettings",
+    "create_app",
+    "serve",
+]
+
+_LAZY = {
+    "AppSettings": "filo.app.settings",
+    "create_app": "filo.app.server",
+    "serve": "filo.app.server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,7 @@ Two rules exist everywhere a choice has to be made:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import torch  # kept lazy: geometry is imported at CLI start-up
 
 Rule = Literal["authors", "sane"]
-RULES: tuple[str, ...] = ("authors", "sane")
+RULES: tuple[str, ...] = get_args(Rule)
 
 
 

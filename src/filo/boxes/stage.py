@@ -18,6 +18,7 @@ from typing import ClassVar, Literal
 
 from filo.boxes.rules import AUTHORS_RULES, BoxRules
 from filo.errors import FiloError
+from filo.settings import check_choices
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ class DetectorSettings:
     trust_checkpoint: bool = False
     """Allow a checkpoint that holds pickled Python objects (only for files you trust)."""
 
+    def __post_init__(self) -> None:
+        check_choices(self)
+
 
 @dataclass(frozen=True)
 class BoxesSettings:
@@ -61,6 +65,11 @@ class BoxesSettings:
     """Fail on an unreadable image instead of recording it."""
     device: str | None = field(default=None, metadata={"affects_result": False})
     """Torch device (none: CUDA when available, else CPU)."""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.shard_size < 1:
+            raise FiloError(f"boxes.batch_size and boxes.shard_size must be at least 1, got {self.batch_size} and "
+                            f"{self.shard_size}")
 
 
 def _relative(path: Path, start: Path) -> str:

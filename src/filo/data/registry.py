@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from filo.errors import FiloError
+from filo.settings import check_choices, read_params, settings_from_mapping
 
 __all__ = [
     "DATASETS_SECTION",
@@ -84,6 +85,7 @@ class DatasetSpec:
     """Synthetic only: added to data.seed, so two generated datasets of one layout differ."""
 
     def __post_init__(self) -> None:
+        check_choices(self)
         problems = []
         if self.source == "local" and self.path is None:
             problems.append("a local source needs `path: FOLDER`")
@@ -191,8 +193,6 @@ class DatasetRegistry:
 
 def registry_from_params(document: dict, *, source: str = "params") -> DatasetRegistry:
     """The registry of a parsed params document (its `datasets:` and `targets:` sections)."""
-    from filo.settings import settings_from_mapping
-
     entries = document.get(DATASETS_SECTION)
     targets = document.get(TARGETS_SECTION) or []
     if entries is None:
@@ -210,8 +210,6 @@ def registry_from_params(document: dict, *, source: str = "params") -> DatasetRe
 
 def load_registry(params_file: str | os.PathLike | None) -> DatasetRegistry:
     """The registry of a params file (the paper's two datasets when it has no `datasets:` section, or no file)."""
-    from filo.settings import read_params
-
     if params_file is None:
         return DatasetRegistry()
     return registry_from_params(read_params(params_file), source=str(params_file))

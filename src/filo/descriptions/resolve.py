@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Literal, get_args
 
 from filo.descriptions.artifact import CategoryDescriptions, llm_source
 from filo.descriptions.cache import DescriptionCache, content_key
@@ -28,8 +29,10 @@ from filo.vocabulary import category_key, prompt_category_name
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("user", "cache", "llm", "defaults", "generic")
-DEFAULT_SOURCE_ORDER = ("user", "cache", "llm", "defaults", "generic")
+DescriptionSource = Literal["user", "cache", "llm", "defaults", "generic"]
+"""Where a category's descriptions may come from (see the module docstring)."""
+SOURCES: tuple[str, ...] = get_args(DescriptionSource)
+DEFAULT_SOURCE_ORDER: tuple[DescriptionSource, ...] = ("user", "cache", "llm", "defaults", "generic")
 DEFAULT_CACHE_DIR = Path("prompts/cache")
 
 

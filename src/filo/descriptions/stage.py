@@ -10,7 +10,13 @@ from typing import ClassVar
 
 from filo.descriptions.artifact import CategoryDescriptions, write_descriptions
 from filo.descriptions.llm import LLMSettings
-from filo.descriptions.resolve import DEFAULT_CACHE_DIR, DEFAULT_SOURCE_ORDER, resolve_descriptions
+from filo.descriptions.resolve import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_SOURCE_ORDER,
+    DescriptionSource,
+    resolve_descriptions,
+    validate_source_order,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +27,7 @@ class DescribeSettings:
 
     SECTION: ClassVar[str] = "describe"
 
-    sources: tuple[str, ...] = DEFAULT_SOURCE_ORDER
+    sources: tuple[DescriptionSource, ...] = DEFAULT_SOURCE_ORDER
     """Source order: each category takes its descriptions from the first of user, cache, llm, defaults, generic that
     has them (generic describes every category, with filo's category-independent defect states)."""
     user_file: Path | None = None
@@ -30,6 +36,9 @@ class DescribeSettings:
     """Content-addressed cache of LLM answers."""
     llm: LLMSettings | None = None
     """An OpenAI-compatible LLM (its `model` enables the llm and cache sources); none: user file and defaults only."""
+
+    def __post_init__(self) -> None:
+        validate_source_order(self.sources)
 
 
 def describe_manifest(

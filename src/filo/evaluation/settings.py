@@ -6,9 +6,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from filo.boxes.geometry import Rule
 from filo.errors import FiloError
 from filo.evaluation.mlflow_log import DEFAULT_EXPERIMENT
-from filo.evaluation.verdict import THRESHOLD_RULES
+from filo.evaluation.verdict import ThresholdRule
+from filo.settings import check_choices
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,9 @@ class EvaluationSettings:
 
     SECTION: ClassVar[str] = "evaluate"
 
-    box_rule: str = "authors"
+    box_rule: Rule = "authors"
     """How boxes become pixel masks: 'authors' (the reference code's cells) or 'sane'."""
-    threshold_rule: str = "f1"
+    threshold_rule: ThresholdRule = "f1"
     """Verdict threshold: 'f1' (F1-optimal) or 'fpr' (false-positive rate on normal images at most target_fpr)."""
     target_fpr: float = 0.05
     """False-positive rate on normal images for threshold_rule fpr."""
@@ -53,8 +55,15 @@ class EvaluationSettings:
     """MLflow experiment of the run; none turns MLflow logging off."""
 
     def __post_init__(self) -> None:
-        if self.threshold_rule not in THRESHOLD_RULES:
-            raise FiloError(f"unknown threshold rule {self.threshold_rule!r}; choose one of {THRESHOLD_RULES}")
+        check_choices(self)
+        if not 0.0 <= self.target_fpr < 1.0:
+            raise FiloError(f"evaluate.target_fpr must lie in [0, 1) (a share of the normal images), "
+                            f"got {self.target_fpr}")
+        if self.batch_size < 1:
+            raise FiloError(f"evaluate.batch_size must be at least 1, got {self.batch_size}")
+        if self.num_workers < 0:
+            raise FiloError(f"evaluate.num_workers must be 0 (load in the main process) or more, "
+                            f"got {self.num_workers}")
         if self.gallery_size < 0:
             raise FiloError(f"gallery size must be 0 (no gallery) or more, got {self.gallery_size}")
         if not 0.0 < self.pro_fpr_limit <= 1.0:

@@ -30,6 +30,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -38,7 +39,9 @@ from filo.io import atomic_write_text, read_json_document
 from filo.vocabulary import check_category_name
 
 SCHEMA_VERSION = 1
-THRESHOLD_RULES = ("f1", "fpr")
+ThresholdRule = Literal["f1", "fpr"]
+"""How a verdict threshold is chosen: F1-optimal, or a false-positive rate on normal images."""
+THRESHOLD_RULES: tuple[str, ...] = get_args(ThresholdRule)
 DECISION = "anomalous when score >= threshold"
 _CONFUSION_KEYS = ("tp", "fp", "tn", "fn")
 
@@ -159,8 +162,8 @@ def check_rule_applicable(rule: str, labels: np.ndarray, target_fpr: float | Non
             "use --threshold-rule fpr (a target false-positive rate on normal images)"
         )
     if rule == "fpr":
-        if target_fpr is None or not 0.0 <= target_fpr < 1.0:
-            raise FiloError(f"--target-fpr must be in [0, 1) for threshold rule 'fpr', got {target_fpr}")
+        if target_fpr is None:
+            raise FiloError("threshold rule 'fpr' needs a target false-positive rate (target_fpr, e.g. 0.05)")
         if not (labels == 0).any():
             raise FiloError(
                 "threshold rule 'fpr' needs normal images, but the evaluation set has none; "

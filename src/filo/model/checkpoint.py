@@ -26,6 +26,7 @@ from filo.errors import FiloError
 from filo.integrity import seal, verify
 from filo.io import atomic_write_bytes
 from filo.model.config import FiLoConfig
+from filo.model.factory import create_model
 from filo.model.filo import FiLo
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def load_checkpoint(
     """Build (or fill `model`) from a filo checkpoint or one of the authors' released files.
 
     A filo checkpoint carries its config. The authors' files do not: pass `config`
-    (e.g. `FiLoConfig()` for ViT-L-14-336 at 518 with their taps).
+    (e.g. `preset_config("paper")` for ViT-L-14-336 at 518 with their taps).
     """
     path = Path(path)
     payload = read_payload(path)
@@ -115,7 +116,7 @@ def load_checkpoint(
     elif "filo" in payload:
         if config is None and model is None:
             raise FiloError(
-                f"{path} is an authors' checkpoint without a config; pass config=FiLoConfig() "
+                f"{path} is an authors' checkpoint without a config; pass config=preset_config('paper') "
                 "(ViT-L-14-336, openai, 518px) or the config it was trained with"
             )
         state_dict = authors_to_filo_state_dict(payload["filo"])
@@ -187,13 +188,7 @@ def write_initial_checkpoint(
     preset: str, out: str | os.PathLike, overrides: dict | None = None, *, seed: int = 0
 ) -> Path:
     """Write an untrained FiLo checkpoint of a preset config (heads and prompt learners initialized from `seed`)."""
-    from filo.model.config import preset_config
-
-    config = preset_config(preset, overrides)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = FiLo(config)
-    save_checkpoint(model, out)
+    save_checkpoint(create_model(preset, seed=seed, **(overrides or {})), out)
     return Path(out)
 
 

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from filo.errors import FiloError
+from filo.settings import check_choices
 
 logger = logging.getLogger(__name__)
 Conditioning = Literal["per_image", "authors"]
-CONDITIONINGS = ("per_image", "authors")
 """Whose global feature conditions a batch's prompts (see filo.model.text)."""
+CONDITIONINGS: tuple[str, ...] = typing.get_args(Conditioning)
 
 DiceReduction = Literal["authors", "per_image"]
-DICE_REDUCTIONS = ("authors", "per_image")
 """How dice is reduced over a batch of maps [B, H, W].
 
 `per_image`: one dice per image, averaged over the batch. `authors`: what the authors'
@@ -25,9 +28,20 @@ more images, but per image *row* (averaged over the H rows) when it holds one, b
 the squeezed mask is then [H, W] and their dice takes N = H. Their recipe trains at batch
 size 1, so this per-row dice is the loss their checkpoints were trained with.
 """
+DICE_REDUCTIONS: tuple[str, ...] = typing.get_args(DiceReduction)
 
-PRESETS = ("paper", "tiny")
-"""Named configurations: "paper" (ViT-L-14-336 / openai at 518) and "tiny" (demo and tests)."""
+Taps = Literal["authors", "paper"]
+"""Which tensors the heads read: the authors' aliased taps, or the true layers (see filo.model.vision)."""
+ResizeMode = Literal["squash", "shortest"]
+"""How an image reaches the model's square input (see `FiLoConfig.resize_mode`)."""
+RESIZE_MODES: tuple[str, ...] = typing.get_args(ResizeMode)
+
+ModelPreset = Literal["paper", "tiny"]
+"""Named model configurations, one JSON file each in filo/model/presets/: "paper" (ViT-L-14-336 / openai at
+518, the authors' model) and "tiny" (a random-weight CLIP for the demo and tests)."""
+PRESETS: tuple[str, ...] = typing.get_args(ModelPreset)
+PRESETS_DIR = Path(__file__).with_name("presets")
+"""The preset files: `<preset>.json`, a mapping of FiLoConfig fields (at least the architecture ones)."""
 
 
 @dataclass(frozen=True)
@@ -99,17 +113,18 @@ class TrainingProvenance:
         return cls.from_dict(values) if "trained_categories" in values else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FiLoConfig:
     """Architecture and inference settings of a FiLo model.
 
-    Defaults are the paper profile as the authors' code runs it. Every deviation from
-    their behaviour is a named option whose default is the faithful one.
+    The architecture (backbone, weights, input size, tapped layers) has no default: it comes
+    from a preset file (`preset_config`, e.g. "paper") or a checkpoint's config. Every other
+    field defaults to the authors' behaviour; each deviation from it is a named option.
     """
 
-    clip_name: str = "ViT-L-14-336"
+    clip_name: str
     """open_clip model name."""
-    clip_pretrained: str | None = "openai"
+    clip_pretrained: str | None
     """open_clip pretrained tag, a local checkpoint path, or None for seeded random weights."""
     clip_weights_tag: str | None = None
     """Required when `clip_pretrained` is a local file: the open_clip tag whose weights it holds
@@ -117,19 +132,19 @@ class FiLoConfig:
     "custom" for weights of your own. Unused otherwise."""
     clip_seed: int = 0
     """Seed of the random CLIP weights when `clip_pretrained` is None."""
-    image_size: int = 518
+    image_size: int
     """Input size; positional embeddings are resized to it when the checkpoint differs."""
-    resize_mode: Literal["squash", "shortest"] = "squash"
+    resize_mode: ResizeMode = "squash"
     """How images (and masks) reach image_size: "squash" resizes to a square as the authors'
     open_clip fork does; "shortest" is upstream open_clip's shorter-side resize + centre crop,
     which drops the borders of non-square images (VisA)."""
-    qkv_layers: tuple[int, ...] = (6, 12, 18, 24)
+    qkv_layers: tuple[int, ...]
     """1-based blocks whose QKV-path tokens feed the linear heads."""
-    vv_layers: tuple[int, ...] = (12, 18, 24)
+    vv_layers: tuple[int, ...]
     """1-based blocks whose VV-path tokens feed MMCI."""
-    vv_start: int = 7
+    vv_start: int
     """First block that runs the dual QKV/VV path."""
-    taps: Literal["authors", "paper"] = "authors"
+    taps: Taps = "authors"
     """Which tensors the heads read: the authors' aliased taps, or the true layers (see vision.py)."""
     n_ctx: int = 12
     """Learnable context vectors per prompt learner."""
@@ -155,12 +170,7 @@ class FiLoConfig:
     """What the model was trained on (set by `filo train`; None for an untrained model); not used by the model."""
 
     def __post_init__(self) -> None:
-        if self.taps not in ("authors", "paper"):
-            raise FiloError(f"taps must be 'authors' or 'paper', got {self.taps!r}")
-        if self.conditioning not in CONDITIONINGS:
-            raise FiloError(f"conditioning must be one of {CONDITIONINGS}, got {self.conditioning!r}")
-        if self.resize_mode not in ("squash", "shortest"):
-            raise FiloError(f"resize_mode must be 'squash' or 'shortest', got {self.resize_mode!r}")
+        check_choices(self)
         if self.image_size <= 0 or self.n_ctx <= 0:
             raise FiloError(f"image_size and n_ctx must be positive, got {self.image_size}, {self.n_ctx}")
         if not 0.0 <= self.box_lambda <= 1.0:
@@ -171,20 +181,6 @@ class FiLoConfig:
             raise FiloError(f"provenance must be a TrainingProvenance, got {type(self.provenance).__name__}")
         object.__setattr__(self, "qkv_layers", tuple(self.qkv_layers))
         object.__setattr__(self, "vv_layers", tuple(self.vv_layers))
-
-    @classmethod
-    def tiny(cls, **overrides: Any) -> FiLoConfig:
-        """The demo/test configuration: the tiny CLIP registered by filo, random seeded weights."""
-        values: dict[str, Any] = {
-            "clip_name": "filo-tiny",
-            "clip_pretrained": None,
-            "image_size": 64,
-            "qkv_layers": (1, 2, 3, 4),
-            "vv_layers": (2, 3, 4),
-            "vv_start": 2,
-        }
-        values.update(overrides)
-        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form, for checkpoints and MLflow params."""
@@ -209,16 +205,32 @@ class FiLoConfig:
             values["provenance"] = TrainingProvenance.from_legacy_extra(values.pop("extra") or {})
         elif values.get("provenance") is not None:
             values["provenance"] = TrainingProvenance.from_dict(values["provenance"])
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        fields = dataclasses.fields(cls)
+        unknown = sorted(set(values) - {f.name for f in fields})
         if unknown:
-            raise FiloError(f"unknown FiLo config keys {unknown}; known keys: {sorted(known)}")
+            raise FiloError(f"unknown FiLo config keys {unknown}; known keys: {sorted(f.name for f in fields)}")
+        required = [f.name for f in fields
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        missing = [name for name in required if name not in values]
+        if missing:
+            raise FiloError(f"a FiLo config lacks the architecture keys {missing}; give them, or build the config "
+                            f"from a preset with filo.model.config.preset_config (one of {list(PRESETS)})")
         return cls(**values)
 
 
-def preset_config(preset: str, overrides: dict[str, Any] | None = None) -> FiLoConfig:
-    """The FiLoConfig of a named preset with field overrides (e.g. {"taps": "paper"})."""
+def preset_config(preset: str, overrides: Mapping[str, Any] | None = None) -> FiLoConfig:
+    """The FiLoConfig of the named preset (its file in `PRESETS_DIR`) with field overrides, e.g. {"taps": "paper"}.
+
+    The one reader of the preset files; an unknown preset, or an override that is no
+    FiLoConfig field, is a FiloError listing what is available.
+    """
     if preset not in PRESETS:
-        raise FiloError(f"unknown model preset {preset!r}; choose one of {PRESETS}")
-    overrides = dict(overrides or {})
-    return FiLoConfig.tiny(**overrides) if preset == "tiny" else FiLoConfig(**overrides)
+        raise FiloError(f"unknown model preset {preset!r}; choose one of {list(PRESETS)}")
+    path = PRESETS_DIR / f"{preset}.json"
+    values = {**json.loads(path.read_text(encoding="utf-8")), **(overrides or {})}
+    known = {f.name for f in dataclasses.fields(FiLoConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise FiloError(f"unknown FiLo config keys {unknown} in preset {preset!r} ({path}) or its overrides; "
+                        f"known keys: {sorted(known)}")
+    return FiLoConfig(**values)

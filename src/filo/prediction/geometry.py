@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from filo.errors import FiloError
-
-RESIZE_MODES = ("squash", "shortest")
+from filo.model.config import RESIZE_MODES, ResizeMode
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,7 @@ class MapGeometry:
     """The model's input geometry: a square of `size` pixels reached by `resize_mode`."""
 
     size: int
-    resize_mode: str = "squash"
+    resize_mode: ResizeMode = "squash"
 
     def __post_init__(self) -> None:
         if self.resize_mode not in RESIZE_MODES:

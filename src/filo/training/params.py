@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from filo.data.mosaic import MOSAIC_LABELS
+from filo.data.mosaic import MosaicLabel
 from filo.errors import FiloError
-from filo.model.config import DICE_REDUCTIONS
-from filo.model.config import PRESETS as MODEL_PRESETS
+from filo.model.config import DiceReduction, ModelPreset
+from filo.settings import check_choices
 
-DEVICES = ("auto", "cpu", "cuda")
 MVTEC_AUG_RATE = 0.2
 """The authors' mosaic augmentation rate, which they apply to MVTec-layout sources only."""
 
@@ -55,7 +54,7 @@ class TrainParams:
     """AdamW weight decay of both phases (torch's default, which the authors keep)."""
     focal_gamma: float = 2.0
     """Phase 1: focusing parameter γ of the focal loss."""
-    dice_reduction: str = "authors"
+    dice_reduction: DiceReduction = "authors"
     """Phase 1 dice over a batch: 'authors' (per image, but per image row when a batch holds
     one image, as their squeezed mask makes it) or 'per_image' (see filo.model.losses)."""
     temperature: float = 0.07
@@ -64,7 +63,7 @@ class TrainParams:
     """Images per step, all of one category (1 reproduces the authors)."""
     aug_rate: float | None = None
     """Mosaic probability; None: 0.2 for an MVTec-layout source, 0 for a VisA-layout one (the authors' rule)."""
-    mosaic_label: str = "authors"
+    mosaic_label: MosaicLabel = "authors"
     """Label of a mosaic: 'authors' (the indexed image's, as their dataset keeps it) or 'mosaic'
     (anomalous when any tile is; only phase 2 reads labels)."""
     max_steps_per_epoch: int | None = None
@@ -74,12 +73,12 @@ class TrainParams:
     """bf16 autocast on the training device (CUDA or CPU), a speed option; the authors train in fp32."""
     deterministic: bool = True
     """Ask torch for deterministic kernels (warns where a CUDA kernel has none)."""
-    model_preset: str = "paper"
-    """Model config when no --init checkpoint is given: 'paper' (ViT-L-14-336 / openai at 518) or
-    'tiny' (the demo's and tests' random-weight CLIP)."""
+    model_preset: ModelPreset = "paper"
+    """Model config when no --init checkpoint is given: a preset of filo/model/presets/, 'paper' (ViT-L-14-336 /
+    openai at 518) or 'tiny' (the demo's and tests' random-weight CLIP)."""
     model_overrides: dict[str, Any] = field(default_factory=dict)
     """FiLoConfig fields overriding the preset, e.g. {taps: paper}."""
-    device: str = _runtime("auto")
+    device: Literal["auto", "cpu", "cuda"] = _runtime("auto")
     """'auto' (CUDA when available), 'cpu' or 'cuda'."""
     num_workers: int = _runtime(0)
     """DataLoader worker processes (results do not depend on it)."""
@@ -93,6 +92,7 @@ class TrainParams:
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         object.__setattr__(self, "model_overrides", dict(self.model_overrides or {}))
+        check_choices(self)
         problems = []
         if self.epochs < 0 or self.adapter_epochs < 0:
             problems.append(f"epochs/adapter_epochs must be >= 0, got {self.epochs}/{self.adapter_epochs}")
@@ -106,14 +106,6 @@ class TrainParams:
             problems.append(f"max_steps_per_epoch must be >= 1 (or null for full epochs), got {self.max_steps_per_epoch}")
         if self.aug_rate is not None and not 0.0 <= self.aug_rate <= 1.0:
             problems.append(f"aug_rate must lie in [0, 1] (or be null for the automatic rule), got {self.aug_rate}")
-        if self.dice_reduction not in DICE_REDUCTIONS:
-            problems.append(f"dice_reduction must be one of {DICE_REDUCTIONS}, got {self.dice_reduction!r}")
-        if self.mosaic_label not in MOSAIC_LABELS:
-            problems.append(f"mosaic_label must be one of {MOSAIC_LABELS}, got {self.mosaic_label!r}")
-        if self.model_preset not in MODEL_PRESETS:
-            problems.append(f"model_preset must be one of {MODEL_PRESETS}, got {self.model_preset!r}")
-        if self.device not in DEVICES:
-            problems.append(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.num_workers < 0:
             problems.append(f"num_workers must be >= 0, got {self.num_workers}")
         if problems:
