@@ -118,3 +118,12 @@ def test_the_owners_checks_cost_their_stages_no_dependency_on_the_preflight_modu
         assert "filo.preflight" not in direct_imports(owner)
     assert "src/filo/preflight.py" not in repository_paths(module_closure(["filo.cli", "filo.stages.boxes"]))
     assert "src/filo/preflight.py" in repository_paths(module_closure(["filo.cli", "filo.stages.doctor"]))
+
+
+def test_an_llm_refusing_the_key_blocks(llm_profile, http_server, monkeypatch):
+    monkeypatch.setenv(API_KEY_ENV, "sk-revoked")
+    http_server.refuse("v1/models", 401)
+    checks, code = _llm_findings(llm_profile(http_server.base_url + "/v1"))
+    endpoint = checks["describe LLM endpoint"]
+    assert not endpoint.ok and endpoint.blocking and code == 1
+    assert "refuses the key" in endpoint.detail and "sk-revoked" not in endpoint.detail + endpoint.fix
