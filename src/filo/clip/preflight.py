@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # the doctor passes the context in: the stages of this packag
     from filo.preflight import CheckContext
 
 MODEL_PRESETS_DIR = Path(__file__).resolve().parents[1] / "model" / "presets"
-"""The model presets, one `<preset>.json` of FiLoConfig fields each (filo.model.config reads them as configs)."""
+"""The model presets as data, one `<preset>.json` of FiLoConfig fields each (tests/doctor keeps what this module
+reads of them equal to `filo.model.config.preset_config`)."""
 TRAIN_SECTION = "train"
 """The params section naming the training preset (`model_preset`, `model_overrides`: fields of TrainParams)."""
 DEFAULT_MODEL_PRESET = "paper"
