@@ -3,6 +3,8 @@
 Every `import` and `from ... import` counts, at module level and inside functions, and a
 first-level package counts whole: reaching any module of ``src/filo/<package>/`` brings in
 every module of that folder (so names a package loads lazily, by string, are not missed).
+Only imports under ``if TYPE_CHECKING:``, which never run, are left out of a closure (the
+layer graph, `package_graph`, keeps them: a type is a dependency of the design).
 The closure therefore over-approximates what one run executes and never misses a module.
 The folder is also the unit DVC tracks.
 """
@@ -46,16 +48,41 @@ def _resolve_relative(module: str, is_package: bool, level: int, target: str | N
     return f"{package}.{target}" if target else package
 
 
+def _is_type_checking_block(node: ast.AST) -> bool:
+    """Whether `node` is ``if TYPE_CHECKING:`` (or ``if typing.TYPE_CHECKING:``), whose body never runs."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _nodes(tree: ast.AST, type_checking: bool) -> list[ast.AST]:
+    """Every node of `tree`; without `type_checking`, not those only a type checker reads (an if's else runs)."""
+    found, pending = [], [tree]
+    while pending:
+        node = pending.pop()
+        found.append(node)
+        if not type_checking and _is_type_checking_block(node):
+            pending.extend(node.orelse)
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
 @functools.cache
-def direct_imports(name: str) -> frozenset[str]:
-    """The filo modules module `name` imports anywhere in its source (packages of submodules included)."""
+def direct_imports(name: str, type_checking: bool = False) -> frozenset[str]:
+    """The filo modules module `name` imports anywhere in its source (packages of submodules included).
+
+    `type_checking`: also those imported only for a type checker (``if TYPE_CHECKING:``), which never run.
+    """
     path = module_file(name)
     if path is None:
         return frozenset()
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     is_package = path.name == "__init__.py"
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _nodes(tree, type_checking):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -135,12 +162,15 @@ def package_of(module: str) -> str:
 
 
 def package_graph() -> dict[str, dict[str, set[str]]]:
-    """Package -> {imported package: the edges "module -> module" that make the dependency}, over all modules."""
+    """Package -> {imported package: the edges "module -> module" that make the dependency}, over all modules.
+
+    Imports for a type checker only count: the layers hold for types too.
+    """
     packages: dict[str, dict[str, set[str]]] = {}
     for module in all_modules():
         source = package_of(module)
         packages.setdefault(source, {})
-        for target in direct_imports(module):
+        for target in direct_imports(module, type_checking=True):
             if package_of(target) != source:
                 packages[source].setdefault(package_of(target), set()).add(f"{module} -> {target}")
     return packages

@@ -2,8 +2,9 @@
 
 The pipeline's first stage (`--out`: the record of a passed preflight) and a command to
 type before a paper run. Fails (exit 2) when the run cannot succeed, exit 0 when every
-input is in place. The checks live in `filo.doctor`, their strictness in its settings
-(params section `doctor`); this module only parses the command line.
+input is in place. Each check lives with the package that owns the stage whose inputs it
+checks, `filo.doctor` runs them, their strictness is its settings (params section `doctor`);
+this module only parses the command line.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--params", type=InputPath, metavar="FILE", default=InputPath(DEFAULT_PARAMS),
                         help="the profile's params file (default: profiles/paper/params.yaml); its sections "
-                        "data, detector and train say what the run needs, doctor how strict to be")
+                        "datasets, data, describe, detector and train say what the run needs, doctor how strict to be")
     parser.add_argument("--out", type=OutputPath,
                         help="as a pipeline stage: write the record of a passed preflight here (JSON)")
     add_settings_arguments(parser.add_argument_group("preflight settings (params section `doctor`)"), DoctorSettings)

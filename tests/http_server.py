@@ -25,6 +25,8 @@ class RangeHTTPServer:
 
     def __init__(self, *, supports_range: bool = True, timeout_s: float = 10.0) -> None:
         self.files: dict[str, _Hosted] = {}
+        self.statuses: dict[str, int] = {}
+        """Names answered with an HTTP error status instead of a file (`refuse`)."""
         self.requests: list[tuple[str, str | None]] = []
         self.supports_range = supports_range
         self._lock = threading.Lock()
@@ -44,6 +46,10 @@ class RangeHTTPServer:
         """Host `data` at /<name>; returns its URL."""
         self.files[name] = _Hosted(data)
         return f"{self.base_url}/{name}"
+
+    def refuse(self, name: str, status: int) -> None:
+        """Answer every GET of /<name> with the error `status` (e.g. 401, as an API refusing a key)."""
+        self.statuses[name] = status
 
     def cut_after(self, name: str, *byte_counts: int) -> None:
         """Make the next responses for `name` drop the connection after these many body bytes each."""
@@ -75,7 +81,7 @@ class RangeHTTPServer:
                     server.requests.append((self.path, range_header))
                     cut = hosted.cuts.pop(0) if hosted and hosted.cuts else None
                 if hosted is None:
-                    self.send_error(404)
+                    self.send_error(server.statuses.get(self.path.lstrip("/"), 404))
                     return
                 start = 0
                 match = _RANGE.match(range_header or "")

@@ -25,7 +25,7 @@ ARCHIVES = {"mvtec": "mvtec_anomaly_detection.tar.xz", "visa": "VisA_20220922.ta
 @pytest.fixture
 def offline(monkeypatch):
     """No network, no Hugging Face cache, no GPU: the state of a fresh clone on this machine."""
-    monkeypatch.setattr("filo.doctor.probe_url", lambda url, timeout_s: (False, "offline"))
+    monkeypatch.setattr("filo.preflight.probe_url", lambda url, timeout_s: (False, "offline"))
     monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda *args, **kwargs: None)
     monkeypatch.setattr("filo.doctor.cuda_status", lambda: None)
 

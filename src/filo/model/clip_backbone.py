@@ -6,40 +6,34 @@ checkpoint path, or None for a seeded random initialisation (tests, demo profile
 Positional embeddings are resized by open_clip when `image_size` differs from the
 checkpoint's (e.g. ViT-L-14-336 at 518: 24x24 -> 37x37 grid).
 
-A tag carries more than weights: open_clip's pretrained config says whether the model
-was trained with QuickGELU (all OpenAI models) and which preprocessing it expects
-(mean, std, interpolation). None of that can be read from a checkpoint file (QuickGELU
-and GELU have the same parameters), so a local checkpoint must name the tag whose
-weights it holds (`weights_tag`), and is then built exactly as that tag would be.
+Where the weights come from (tags, local checkpoints naming their tag) is `filo.clip.weights`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import open_clip
 import torch
 
+from filo.clip.weights import (
+    CUSTOM_WEIGHTS,
+    TINY_CLIP_NAME,
+    check_model_name,
+    create_from_local_checkpoint,
+    expected_random_init,
+    is_local_checkpoint,
+    local_build_options,
+    tag_build_options,
+    tag_config,
+)
 from filo.errors import FiloError
 
 logger = logging.getLogger(__name__)
 
-TINY_CLIP_NAME = "filo-tiny"
-"""A few-layer, narrow ViT CLIP registered with open_clip for tests and the demo profile."""
-
-CUSTOM_WEIGHTS = "custom"
-"""`weights_tag` of a local checkpoint that is no copy of an open_clip tag (weights you trained):
-the model config's own activation (open_clip's "-quickgelu" names for QuickGELU) and open_clip's
-default preprocessing."""
-
-_CONFIG_DIR = Path(__file__).parent / "configs"
-open_clip.add_model_config(_CONFIG_DIR)
+__all__ = ["CUSTOM_WEIGHTS", "TINY_CLIP_NAME", "ClipBundle", "create_clip", "eval_transform"]
 
 
 @dataclass(frozen=True)
@@ -50,44 +44,6 @@ class ClipBundle:
     tokenizer: object
     preprocess: object
     image_size: int
-
-
-@contextlib.contextmanager
-def _expected_random_init() -> Iterator[None]:
-    """Silence open_clip's warning that no weights were loaded, when random weights are what we asked for."""
-
-    def drop(record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("No pretrained weights loaded")
-
-    root = logging.getLogger()
-    root.addFilter(drop)
-    try:
-        yield
-    finally:
-        root.removeFilter(drop)
-
-
-def _is_local_checkpoint(pretrained: str) -> bool:
-    return os.path.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))
-
-
-def _tag_config(name: str, tag: str, what: str) -> dict:
-    """open_clip's pretrained config of `name`/`tag`, or a FiloError naming the valid tags."""
-    tag_cfg = open_clip.get_pretrained_cfg(name, tag)
-    if not tag_cfg:
-        raise FiloError(
-            f"{what} {tag!r} is not a pretrained tag of {name!r}; tags: {open_clip.list_pretrained_tags_by_model(name)}"
-        )
-    return tag_cfg
-
-
-def _tag_build_options(tag_cfg: dict) -> dict:
-    """What a tag decides beyond the weights: the activation and the preprocessing configuration.
-
-    OpenAI's weights were trained with QuickGELU; open_clip only warns on a mismatch, so it is forced here.
-    """
-    preprocess = {key: tag_cfg[key] for key in ("mean", "std", "interpolation", "resize_mode") if key in tag_cfg}
-    return {"force_quick_gelu": bool(tag_cfg.get("quick_gelu", False)), "force_preprocess_cfg": preprocess}
 
 
 def create_clip(
@@ -111,38 +67,24 @@ def create_clip(
     `resize_mode` is the preprocessing geometry ("squash" or "shortest", see FiLoConfig); it
     replaces the tag's, as the authors' fork squashes.
     """
-    if name not in open_clip.list_models():
-        raise FiloError(
-            f"unknown CLIP model {name!r}; use one of open_clip.list_models(), e.g. 'ViT-L-14-336' "
-            f"or {TINY_CLIP_NAME!r}"
-        )
+    check_model_name(name)
     kwargs: dict = {"force_image_size": image_size, "device": device, "cache_dir": cache_dir}
-    local = pretrained is not None and _is_local_checkpoint(pretrained)
+    local = pretrained is not None and is_local_checkpoint(pretrained)
     if weights_tag is not None and not local:
         raise FiloError(
             f"weights_tag {weights_tag!r} only applies to a local CLIP checkpoint file, but pretrained is "
             f"{pretrained!r}; drop weights_tag (a tag names its own activation and preprocessing)"
         )
     if pretrained is None:
-        with torch.random.fork_rng(devices=[]), _expected_random_init():
+        with torch.random.fork_rng(devices=[]), expected_random_init():
             torch.manual_seed(seed)
             model = open_clip.create_model(name, pretrained=None, **kwargs)
         logger.info("%s: random weights from seed %d (no pretrained checkpoint)", name, seed)
     elif local:
-        if weights_tag is None:
-            raise FiloError(
-                f"local CLIP checkpoint {pretrained!r}: say which open_clip tag its weights are a copy of "
-                f"(weights_tag / clip_weights_tag, e.g. 'openai' for OpenAI's weights, which need QuickGELU, "
-                f"or {CUSTOM_WEIGHTS!r} for weights of your own); the activation and preprocessing cannot be "
-                f"read from the file. Tags of {name!r}: {open_clip.list_pretrained_tags_by_model(name)}"
-            )
-        if not Path(pretrained).is_file():
-            raise FiloError(f"CLIP checkpoint {pretrained!r} does not exist; pass an existing file or a tag")
-        if weights_tag != CUSTOM_WEIGHTS:
-            kwargs.update(_tag_build_options(_tag_config(name, weights_tag, "weights_tag")))
-        model = _create_from_local_checkpoint(name, Path(pretrained), kwargs)
+        kwargs.update(local_build_options(name, pretrained, weights_tag))
+        model = create_from_local_checkpoint(name, Path(pretrained), kwargs)
     else:
-        kwargs.update(_tag_build_options(_tag_config(name, pretrained, "pretrained")))
+        kwargs.update(tag_build_options(tag_config(name, pretrained, "pretrained")))
         model = open_clip.create_model(name, pretrained=pretrained, **kwargs)
     model.eval()
     model.requires_grad_(False)
@@ -162,40 +104,3 @@ def eval_transform(image_size: int, preprocess_cfg: dict, resize_mode: str):
         interpolation=preprocess_cfg["interpolation"],
         resize_mode=resize_mode,
     )
-
-
-def _is_torchscript_archive(path: Path) -> bool:
-    """True for a TorchScript file (e.g. OpenAI's original ViT-L-14-336px.pt), which holds code, not a state dict."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(member.endswith("/constants.pkl") for member in archive.namelist())
-
-
-def _create_from_local_checkpoint(name: str, path: Path, kwargs: dict) -> open_clip.CLIP:
-    """Build `name` at the requested size and load a local checkpoint into it, loudly on mismatch."""
-    if _is_torchscript_archive(path):
-        raise FiloError(
-            f"CLIP checkpoint {path} is a TorchScript archive (OpenAI's original file format), which filo does not "
-            f"execute; convert it once to a state dict: python -c \"import torch; m = torch.jit.load('{path}', "
-            f"map_location='cpu'); torch.save({{k: v for k, v in m.state_dict().items() if k not in "
-            f"('input_resolution', 'context_length', 'vocab_size')}}, '{path.with_suffix('.state_dict.pt')}')\""
-        )
-    with _expected_random_init():
-        model = open_clip.create_model(name, pretrained=None, **kwargs)
-    try:
-        incompatible = open_clip.load_checkpoint(model, str(path), strict=False, weights_only=True)
-    except RuntimeError as error:
-        raise FiloError(f"CLIP checkpoint {path} does not fit model {name!r}: {error}") from error
-    except Exception as error:
-        raise FiloError(f"could not read CLIP checkpoint {path}: {error}") from error
-    missing = list(getattr(incompatible, "missing_keys", []))
-    unexpected = list(getattr(incompatible, "unexpected_keys", []))
-    if missing or unexpected:
-        raise FiloError(
-            f"CLIP checkpoint {path} does not match model {name!r}: missing keys {missing[:10]}"
-            f"{' ...' if len(missing) > 10 else ''}, unexpected keys {unexpected[:10]}"
-            f"{' ...' if len(unexpected) > 10 else ''}; pick the model name the checkpoint was saved from"
-        )
-    logger.info("loaded CLIP weights for %s from %s", name, path)
-    return model
