@@ -2,10 +2,9 @@
 
 Builds the app's tiny registered champion (`filo.app.demo.build_demo`: synthetic VisA-layout
 images, the tiny preset's random weights; this measures the serving path, not the paper's
-model) in a temporary folder, starts
-each server as its own process on 127.0.0.1, sends a bounded number of requests a few at a
-time (each bounded in time too), samples the resident memory of the server's process tree,
-and stops it with SIGTERM. Reports p50/p95 latency, throughput, peak RSS, and for the app's
+model) in a temporary folder, starts each server as its own process on 127.0.0.1, sends a
+bounded number of requests a few at a time (each bounded in time too), samples the resident
+memory of the server's process tree, and stops it with SIGTERM. Reports p50/p95 latency, throughput, peak RSS, and for the app's
 soak the RSS growth after warm-up (`--warmup` requests); also how long the stop took and
 whether any process was left.
 

@@ -73,4 +73,5 @@ class ScratchResults:
 
     def discard(self, folder: Path) -> None:
         """Delete the folder of a request that failed (nothing in it is served)."""
-        shutil.rmtree(folder)
+        if folder.exists():  # absent when the app closed (and removed its whole scratch folder) first
+            shutil.rmtree(folder)
