@@ -1,10 +1,10 @@
 """Serving under bounded concurrent load on 127.0.0.1: `filo app` and `mlflow models serve`, same model, same image.
 
-Builds a tiny registered champion in a temporary folder (synthetic VisA-layout images, the
-tiny preset's random weights: this measures the serving path, not the paper's model), starts
-each server as its own process on 127.0.0.1, sends a bounded number of requests a few at a
-time (each bounded in time too), samples the resident memory of the server's process tree,
-and stops it with SIGTERM. Reports p50/p95 latency, throughput, peak RSS, and for the app's
+Builds the app's tiny registered champion (`filo.app.demo.build_demo`: synthetic VisA-layout
+images, the tiny preset's random weights; this measures the serving path, not the paper's
+model) in a temporary folder, starts each server as its own process on 127.0.0.1, sends a
+bounded number of requests a few at a time (each bounded in time too), samples the resident
+memory of the server's process tree, and stops it with SIGTERM. Reports p50/p95 latency, throughput, peak RSS, and for the app's
 soak the RSS growth after warm-up (`--warmup` requests); also how long the stop took and
 whether any process was left.
 
@@ -31,53 +31,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 HOST = "127.0.0.1"
-TRAIN_CATEGORY = "woven_fabric"
-CATEGORY = "wood_grain"
 MODEL = "models:/filo@champion"
 START_S = 300
 """Most seconds a server gets to answer its first request."""
 REQUEST_TIMEOUT_S = 60
 SAMPLE_S = 0.05
 """Resident-memory sampling period."""
-
-
-def build_demo(root: Path) -> tuple[str, Path]:
-    """A tiny evaluated and registered champion under `root`: its MLflow tracking URI and a test image."""
-    import torch
-
-    from filo.data.index import index_dataset
-    from filo.data.manifest import read_manifest
-    from filo.data.synthetic import generate_dataset
-    from filo.descriptions import resolve_descriptions, write_descriptions
-    from filo.evaluation.evaluate import evaluate
-    from filo.evaluation.settings import EvaluationSettings
-    from filo.model.checkpoint import save_checkpoint
-    from filo.model.config import TrainingProvenance, preset_config
-    from filo.model.filo import FiLo
-    from filo.registry.bundle import DirectionFiles
-    from filo.registry.registration import register_bundle
-    from filo.registry.settings import RegisterSettings
-
-    generate_dataset("visa", root / "data", seed=0, categories=[CATEGORY], image_size=64, n_train_good=1,
-                     n_test_good=4, n_test_per_defect=1)
-    manifest = root / "data" / "manifests" / "synth_visa.parquet"
-    manifest.parent.mkdir(parents=True)
-    index_dataset(root / "data", manifest, dataset="synth_visa")
-    descriptions = root / "descriptions.json"
-    write_descriptions(descriptions, resolve_descriptions([CATEGORY], cache_dir=root / "cache"))
-    checkpoint = root / "model.pt"
-    torch.manual_seed(0)
-    save_checkpoint(FiLo(preset_config("tiny", {"provenance": TrainingProvenance(
-        train_dataset="synth_mvtec", trained_categories=(TRAIN_CATEGORY,))})), checkpoint)
-    out = root / "results" / "mvtec_to_visa"
-    evaluate(checkpoint, manifest, descriptions, out,
-             settings=EvaluationSettings(threshold_rule="fpr", target_fpr=0.25, gallery_size=0, experiment=None))
-    uri = f"sqlite:///{root}/mlflow.db"
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    register_bundle([DirectionFiles(checkpoint, out / "metrics.json", out / "verdict.json", descriptions)],
-                    RegisterSettings(dvc_lock=root / "none.lock"), repo=root)
-    images = sorted(Path(p) for p in read_manifest(manifest)["image_path"])
-    return uri, images[-1]
 
 
 def free_port() -> int:
@@ -234,11 +193,14 @@ def main() -> None:
 
     import httpx
 
+    from filo.app.demo import CATEGORY, build_demo
+
     with tempfile.TemporaryDirectory(prefix="filo-serving-") as scratch:
         root = Path(scratch)
-        uri, image = build_demo(root)
+        demo = build_demo(root)
+        image = demo.images[-1]
         photo = image.read_bytes()
-        env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "MLFLOW_TRACKING_URI": demo.tracking_uri, "PYTHONUNBUFFERED": "1"}
         client = httpx.Client(timeout=REQUEST_TIMEOUT_S)
         runs = []
 
@@ -246,7 +208,7 @@ def main() -> None:
         app = f"http://{HOST}:{port}"
         runs.append(measure(
             "filo app", [sys.executable, "-m", "filo.cli", "app", "--host", HOST, "--port", str(port),
-                         "--roots", f"{root / 'data'},{root / 'results'}", "--results-dir", str(root / "results"),
+                         "--roots", ",".join(demo.roots), "--results-dir", str(demo.results_dir),
                          "--max-queue", str(args.concurrency)],
             env, lambda: get_ok(f"{app}/results"),
             lambda: client.post(f"{app}/api/predict", params={"model": MODEL, "category": CATEGORY,

@@ -212,13 +212,13 @@ def test_concurrent_uploads_run_one_forward_at_a_time_and_the_overflow_gets_429(
     lock = threading.Lock()
     original = Workspace._run
 
-    def slow_run(self, predictor, key, paths):
+    def slow_run(self, *args):
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
         try:
             time.sleep(0.3)
-            return original(self, predictor, key, paths)
+            return original(self, *args)
         finally:
             with lock:
                 running[0] -= 1

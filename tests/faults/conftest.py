@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from filo.app.demo import save_tiny_checkpoint
+
 from .builders import CATEGORY
 
 
@@ -18,22 +20,6 @@ class TinyProject:
     manifest: Path
     descriptions: Path
     model: Path
-
-
-def save_tiny_checkpoint(path: Path) -> Path:
-    """An untrained tiny FiLo checkpoint (fixed seed) recording training on another (VisA-layout) category."""
-    import torch
-
-    from filo.model.checkpoint import save_checkpoint
-    from filo.model.config import TrainingProvenance, preset_config
-    from filo.model.filo import FiLo
-
-    config = preset_config("tiny", {"provenance": TrainingProvenance(train_dataset="synth_visa",
-                                                           trained_categories=("wood_grain",))})
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        save_checkpoint(FiLo(config), path)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +36,8 @@ def tiny_project(tmp_path_factory) -> TinyProject:
     index_dataset(root / "data", manifest, dataset="synth_mvtec")
     descriptions = root / "descriptions.json"
     write_descriptions(descriptions, resolve_descriptions([CATEGORY], cache_dir=root / "cache"))
-    return TinyProject(root / "data", manifest, descriptions, save_tiny_checkpoint(root / "model.pt"))
+    return TinyProject(root / "data", manifest, descriptions, save_tiny_checkpoint(
+        root / "model.pt", train_dataset="synth_visa", trained_categories=["wood_grain"]))
 
 
 @pytest.fixture(autouse=True)

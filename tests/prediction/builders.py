@@ -8,27 +8,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-MVTEC_CATEGORY = "woven_fabric"
-"""A demo MVTec-layout category (described by filo's shipped defaults)."""
-VISA_CATEGORY = "wood_grain"
-"""A demo VisA-layout category (described by filo's shipped defaults)."""
+# The demo's VisA-layout and MVTec-layout categories (described by filo's shipped defaults) and its checkpoint maker.
+from filo.app.demo import CATEGORY as VISA_CATEGORY
+from filo.app.demo import TRAIN_CATEGORY as MVTEC_CATEGORY
+from filo.app.demo import save_tiny_checkpoint
+
+__all__ = ["DESCRIPTIONS", "MVTEC_CATEGORY", "VISA_CATEGORY", "save_tiny_checkpoint", "write_descriptions_artifact",
+           "write_images", "write_metrics", "write_verdict_file"]
+
 DESCRIPTIONS = ("a long thin scratch", "a round hole", "a dark stain")
-
-
-def save_tiny_checkpoint(path: Path, *, train_dataset: str, trained_categories: list[str], seed: int = 0) -> Path:
-    """A tiny FiLo checkpoint whose config records what it was "trained" on (weights from `seed`)."""
-    import torch
-
-    from filo.model.checkpoint import save_checkpoint
-    from filo.model.config import TrainingProvenance, preset_config
-    from filo.model.filo import FiLo
-
-    provenance = TrainingProvenance(train_dataset=train_dataset, trained_categories=tuple(trained_categories))
-    config = preset_config("tiny", {"provenance": provenance})
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        save_checkpoint(FiLo(config), path)
-    return path
 
 
 def write_images(folder: Path, count: int, *, size: tuple[int, int] = (80, 60), seed: int = 0) -> list[Path]:

@@ -1,8 +1,10 @@
 """What the inspection page shows, as plain data: predictions, evaluation results and the registry.
 
-`Workspace` holds the app's state: one `Predictor` per model reference (loaded once), a
-scratch folder for uploads and overlays, and the files the page may fetch back (only those
-the workspace itself registered, by token). Every path a request names, and every file
+`Workspace` holds the app's state: one `Predictor` per model reference (loaded once; with
+`app.runtime` "onnx", the exports the reference names, run by onnxruntime for their categories
+only), a scratch folder for uploads and overlays (one folder per request, the oldest deleted
+beyond `app.scratch_mb`: `scratch.ScratchResults`), and the files the page may fetch back
+(only those the workspace itself registered, by token). Every path a request names, and every file
 served, must lie under `app.roots` (`access.Roots`; else `AccessDenied`), and forwards
 run within `app.max_concurrent` slots (`limits.WorkLimit`). Every problem a user can cause (a non-image
 upload, a huge image, a category name that is a path, a folder without images) raises `FiloError`
@@ -18,15 +20,16 @@ import logging
 import math
 import tempfile
 import threading
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from filo.app.access import Roots
 from filo.app.limits import WorkLimit
+from filo.app.scratch import ScratchResults
 from filo.app.settings import AppSettings
 from filo.errors import FiloError
 
@@ -59,11 +62,19 @@ class Workspace:
     """The app's predictors, scratch files and the files it serves back."""
 
     def __init__(self, settings: AppSettings) -> None:
+        from filo.export import RUNTIMES
+
+        if settings.runtime not in RUNTIMES:
+            raise FiloError(f"app.runtime must be one of {RUNTIMES}, got {settings.runtime!r}")
+        if settings.runtime == "onnx" and settings.device not in (None, "cpu"):
+            raise FiloError(f"the onnx runtime runs on CPU; drop --device {settings.device} or use --runtime torch")
         self.settings = settings
         self._scratch = tempfile.TemporaryDirectory(prefix="filo-app-")
         self.root = Path(self._scratch.name)
+        self.scratch_results = ScratchResults(self.root / "predictions", int(settings.scratch_mb * 1e6))
         self._predictors: dict[str, Any] = {}
         self._files: dict[str, Path] = {}
+        self._files_lock = threading.Lock()
         self._lock = threading.Lock()
         self._ready: set[tuple[str, str]] = set()
         self.roots = Roots(settings.roots, self.root)
@@ -89,8 +100,17 @@ class Workspace:
         """A URL under /files/ for `path` (the only way the page reads files); AccessDenied outside app.roots."""
         path = self.roots.require(path, "file")
         token = hashlib.sha256(str(path).encode("utf-8")).hexdigest()[:20]
-        self._files[token] = path
+        with self._files_lock:
+            self._files[token] = path
         return f"/files/{token}{path.suffix.lower()}"
+
+    def _forget(self, folders: list[Path]) -> None:
+        """Stop serving the files under `folders` (deleted from the scratch folder)."""
+        if folders:
+            resolved = [folder.resolve() for folder in folders]
+            with self._files_lock:
+                self._files = {token: path for token, path in self._files.items()
+                               if not any(path.is_relative_to(folder) for folder in resolved)}
 
     def readable(self, path: str | Path) -> bool:
         """True when `path` is a file under app.roots (the page may show it)."""
@@ -98,15 +118,19 @@ class Workspace:
 
     def published(self, token: str) -> Path:
         """The file behind a /files/ token; FiloError for an unknown token."""
-        path = self._files.get(token.split(".")[0])
+        with self._files_lock:
+            path = self._files.get(token.split(".")[0])
         if path is None or not self.roots.allows(path) or not path.is_file():
-            raise FiloError(f"no such file {token!r}; it is only served after the page asked for it")
+            raise FiloError(f"no such file {token!r}; it is only served after the page asked for it, and a "
+                            "prediction's files only until newer ones fill app.scratch_mb (predict it again)")
         return path
 
     # ---- models and categories ----------------------------------------------------------
     def predictor(self, model: str):
-        """The predictor of a model reference (registry URI, or a path under app.roots), loaded on first use."""
+        """The predictor of a model reference (registry URI, or a path under app.roots), loaded on first use;
+        with the onnx runtime, the exports it names (`filo.registry.exporting.CategoryExports`)."""
         from filo.evaluation.evaluate import resolve_device
+        from filo.registry.exporting import open_exports
         from filo.registry.loading import REGISTRY_SCHEMES, open_predictor
 
         if not model.startswith(REGISTRY_SCHEMES):
@@ -115,21 +139,27 @@ class Workspace:
             if model not in self._predictors:
                 folder = self.root / "models" / hashlib.sha256(model.encode("utf-8")).hexdigest()[:12]
                 folder.mkdir(parents=True, exist_ok=True)
-                self._predictors[model] = open_predictor(model, device=resolve_device(self.settings.device),
-                                                         download_dir=folder)
+                if self.settings.runtime == "onnx":
+                    self._predictors[model] = open_exports(model, download_dir=folder)
+                else:
+                    self._predictors[model] = open_predictor(model, device=resolve_device(self.settings.device),
+                                                             download_dir=folder)
             return self._predictors[model]
 
     def categories(self, model: str) -> list[dict[str, Any]]:
-        """Every category the model's bundle or filo's shipped defaults describe, with its descriptions."""
+        """Every category the model's bundle or filo's shipped defaults describe, with its descriptions (an
+        exported model: its exported categories only)."""
         from filo.descriptions.defaults import load_shipped_defaults
 
-        table = {**load_shipped_defaults(), **self.predictor(model).descriptions.table}
+        shipped = load_shipped_defaults() if self.settings.runtime == "torch" else {}
+        table = {**shipped, **self.predictor(model).descriptions.table}
         return [{"key": key, "descriptions": list(table[key].descriptions), "source": table[key].source}
                 for key in sorted(table)]
 
     def category_key(self, model: str, name: str) -> str:
         """The raw key of a category name typed in the page: any valid name (a new category is predicted with
-        filo's generic descriptions); FiloError for a name `filo.vocabulary.check_category_name` refuses."""
+        filo's generic descriptions; an exported model: one of its categories); FiloError for a name
+        `filo.vocabulary.check_category_name` refuses."""
         return self.predictor(model).category_key(name)
 
     # ---- predictions ----------------------------------------------------------------------
@@ -156,11 +186,10 @@ class Workspace:
         """Predict one uploaded image file; its result with URLs of the photo and the overlay."""
         self.check_upload(name, data)
         key = self.category_key(model, category)
-        folder = self.root / "uploads" / uuid.uuid4().hex
-        folder.mkdir(parents=True)
-        path = folder / Path(name).name
-        path.write_bytes(data)
-        (result,) = self._predict(model, key, [path])
+        with self._request_files() as folder:
+            path = folder / Path(name).name
+            path.write_bytes(data)
+            (result,) = self._predict(model, key, [path], folder)
         result["name"] = Path(name).name
         return result
 
@@ -174,21 +203,35 @@ class Workspace:
             raise FiloError(f"{folder} is not a folder on the machine running filo app")
         images = [path for path in collect_images([root]) if self.roots.allows(path)]
         chunk = paginate(images, page, self.settings.page_size)
-        results = self._predict(model, key, chunk.items)
+        with self._request_files() as scratch:
+            results = self._predict(model, key, chunk.items, scratch)
         for result in results:
             result["name"] = str(Path(result["image_path"]).relative_to(root))
         return {"results": results, "page": chunk.page, "pages": chunk.pages, "total": chunk.total}
 
-    def _predict(self, model: str, key: str, paths: list[Path]) -> list[dict[str, Any]]:
-        """Predict files of one category in a forward slot (a model's first use of a category runs alone:
-        it prepares the model's text features, shared by later forwards)."""
+    @contextmanager
+    def _request_files(self) -> Iterator[Path]:
+        """A new scratch folder for one request's files: kept within app.scratch_mb once the request is done,
+        deleted at once if it fails."""
+        folder = self.scratch_results.new()
+        try:
+            yield folder
+        except BaseException:
+            self.scratch_results.discard(folder)
+            raise
+        self._forget(self.scratch_results.keep(folder))
+
+    def _predict(self, model: str, key: str, paths: list[Path], scratch: Path) -> list[dict[str, Any]]:
+        """Predict files of one category in a forward slot, overlays into the request's `scratch` folder (a
+        model's first use of a category runs alone: it prepares the model's text features, shared by later
+        forwards)."""
         predictor = self.predictor(model)
         with self.limit.forward():
             if (model, key) in self._ready:
-                predictions = self._run(predictor, key, paths)
+                predictions = self._run(predictor, key, paths, scratch)
             else:
                 with self._lock:
-                    predictions = self._run(predictor, key, paths)
+                    predictions = self._run(predictor, key, paths, scratch)
                     self._ready.add((model, key))
         results = []
         for prediction in predictions:
@@ -200,10 +243,10 @@ class Workspace:
             results.append(result)
         return results
 
-    def _run(self, predictor: Any, key: str, paths: list[Path]) -> list[Any]:
+    def _run(self, predictor: Any, key: str, paths: list[Path], scratch: Path) -> list[Any]:
         """The predictions of `paths`, batch by batch; FiloError once the app is stopping."""
         predictions = []
-        batches = predictor.predict(paths, key, self.root / "maps", progress=False)
+        batches = predictor.predict(paths, key, scratch / "maps", progress=False)
         while not self.stopping.is_set():
             prediction = next(batches, None)
             if prediction is None:
@@ -324,7 +367,9 @@ class Workspace:
             raise FiloError(f"no image {image_id!r} in the results of {direction}")
         row = rows.iloc[0]
         self.roots.require(row["image_path"], "image")
-        (result,) = self._predict(model, self.category_key(model, row["category"]), [Path(row["image_path"])])
+        key = self.category_key(model, row["category"])
+        with self._request_files() as scratch:
+            (result,) = self._predict(model, key, [Path(row["image_path"])], scratch)
         return result
 
     # ---- registry -----------------------------------------------------------------------

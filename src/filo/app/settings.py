@@ -33,6 +33,9 @@ class AppSettings:
     """Images per page of a folder or of the Results view's image table."""
     device: str | None = None
     """Torch device (none: CUDA when available, else CPU)."""
+    runtime: str = "torch"
+    """torch: eager on registry URIs, bundles and checkpoints; onnx: onnxruntime (CPU) on a `filo export` folder,
+    or a registry URI whose version carries exports (`filo register --export`), for the exported categories only."""
     roots: tuple[str, ...] = ("data", "results")
     """Folders that folder predictions, model paths and served files may be read from (relative ones: to the
     folder the app starts in); any other path gets a 403."""
@@ -45,6 +48,9 @@ class AppSettings:
     """Most forwards (predictions) running at once; the model is shared, so more mostly adds memory on CPU."""
     max_queue: int = 4
     """Most prediction requests waiting for a forward; beyond it the answer is 429 with Retry-After."""
+    scratch_mb: float = 500.0
+    """Most MB of uploads and overlays the app keeps; beyond it the oldest predictions' files are deleted (their
+    links then stop working), never the newest one nor one made in the last minute (the page is fetching it)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -53,6 +59,8 @@ class AppSettings:
             raise FiloError("upload limits and page size must be positive")
         if not self.roots:
             raise FiloError("app.roots must name at least one folder (e.g. data,results)")
+        if self.scratch_mb <= 0:
+            raise FiloError(f"app.scratch_mb must be positive, got {self.scratch_mb}")
         if self.max_concurrent < 1 or self.max_queue < 0:
             raise FiloError(f"app.max_concurrent must be at least 1 and app.max_queue at least 0, got "
                             f"{self.max_concurrent} and {self.max_queue}")

@@ -8,7 +8,8 @@ checkpoint's SHA-256.
 
 A registered version can carry exports (`filo register --export DIR`): `collect_exports`
 checks that each was made from one of the version's checkpoints, and the pyfunc model
-serves their categories with `export_predictors`.
+serves their categories with `export_predictors`. `open_exports` runs what a model reference
+names with onnxruntime, for its exported categories only (`filo app --runtime onnx`).
 """
 
 from __future__ import annotations
@@ -16,18 +17,26 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from filo.errors import FiloError
 from filo.evaluation.verdict import Calibration
-from filo.export import ExportedModel, export_predictor, read_export, write_export
+from filo.export import ExportedModel, export_predictor, is_export, read_export, write_export
 from filo.io import sha256_file
 from filo.model.checkpoint import load_checkpoint
+from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import choose_candidate
-from filo.prediction.predictor import Predictor
-from filo.registry.bundle import Bundle, Direction
-from filo.registry.loading import MODELS_SCHEME, _registered_version, open_predictor
+from filo.prediction.predictor import ImagePrediction, Predictor
+from filo.registry.bundle import Bundle, Direction, read_bundle
+from filo.registry.loading import (
+    MODELS_SCHEME,
+    REGISTRY_SCHEMES,
+    _registered_version,
+    download_model,
+    open_predictor,
+)
+from filo.registry.pyfunc import BUNDLE_ARTIFACT, EXPORTS_ARTIFACT
 from filo.tracking import tracking_uri
 
 
@@ -128,3 +137,47 @@ def export_predictors(folder: str | os.PathLike, bundle: Bundle) -> dict[str, Pr
         predictors[exported.category] = export_predictor(path, threshold=direction.threshold,
                                                          calibration=direction.calibration)
     return predictors
+
+
+class CategoryExports:
+    """The exports a model reference names, run with onnxruntime: `Predictor`'s `descriptions`,
+    `category_key` and `predict`, for the exported categories only (any other gets a FiloError naming them)."""
+
+    def __init__(self, reference: str, predictors: dict[str, Predictor]) -> None:
+        self.reference = reference
+        self.predictors = predictors
+        self.descriptions = DescriptionLookup([{category: predictor.descriptions.find(category)
+                                                for category, predictor in predictors.items()}])
+
+    def category_key(self, name: str) -> str:
+        """The raw key of a user-typed category name; FiloError unless it is one of the exported categories."""
+        key = self.descriptions.category_key(name)
+        if key not in self.predictors:
+            raise FiloError(f"{self.reference} is exported for category {', '.join(map(repr, self.predictors))} "
+                            f"only, not {key!r}; export one for it with `filo export --category {key}` (or run "
+                            "the model with the torch runtime)")
+        return key
+
+    def predict(self, image_paths: Sequence[str | os.PathLike], category: str, out_dir: str | os.PathLike,
+                **options) -> Iterator[ImagePrediction]:
+        """`Predictor.predict` with the export of `category`."""
+        return self.predictors[self.category_key(category)].predict(image_paths, category, out_dir, **options)
+
+
+def open_exports(reference: str, *, download_dir: str | os.PathLike) -> CategoryExports:
+    """The exports `reference` names: an export folder (`filo export`), or a registry URI whose version
+    carries exports (`filo register --export`, downloaded into `download_dir`, at the version's thresholds)."""
+    if reference.startswith(REGISTRY_SCHEMES):
+        artifacts = download_model(reference, download_dir)
+        if EXPORTS_ARTIFACT not in artifacts:
+            raise FiloError(f"{reference} carries no exported model; register the version with "
+                            "`filo register --export DIR`, or name an export folder (`filo export ... --out DIR`)")
+        return CategoryExports(reference, export_predictors(artifacts[EXPORTS_ARTIFACT],
+                                                            read_bundle(artifacts[BUNDLE_ARTIFACT])))
+    if not is_export(reference):
+        raise FiloError(f"the onnx runtime needs an export folder (holding manifest.json) or a registry URI whose "
+                        f"version carries exports, got {reference!r}; make one with "
+                        "`filo export --model REF --category NAME --out DIR`")
+    predictor = export_predictor(reference)
+    (category,) = predictor.descriptions.table  # an export's lookup holds its one category
+    return CategoryExports(reference, {category: predictor})

@@ -63,10 +63,15 @@ def download_bundle(model_uri: str, destination: str | os.PathLike) -> Path:
 
     The store is `filo.tracking.tracking_uri()` (tracking and registry), never MLflow's global one.
     """
+    return download_model(model_uri, destination)[BUNDLE_ARTIFACT]
+
+
+def download_model(model_uri: str, destination: str | os.PathLike) -> dict[str, Path]:
+    """Download a registered pyfunc model into `destination`; its artifacts by name (the bundle, and the
+    exports when the version carries some: `filo.registry.pyfunc.EXPORTS_ARTIFACT`)."""
     import mlflow  # heavy: only models:/ URIs need it
     from mlflow.exceptions import MlflowException  # heavy: only models:/ URIs need it
     from mlflow.models import Model  # heavy: only models:/ URIs need it
-
 
     uri = tracking_uri()
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -88,7 +93,7 @@ def download_bundle(model_uri: str, destination: str | os.PathLike) -> Path:
     artifacts = Model.load(str(local)).flavors.get("python_function", {}).get("artifacts", {})
     if BUNDLE_ARTIFACT not in artifacts:
         raise FiloError(f"{model_uri} is not a filo model (its pyfunc has no {BUNDLE_ARTIFACT!r} artifact)")
-    return local / artifacts[BUNDLE_ARTIFACT]["path"]
+    return {name: local / artifact["path"] for name, artifact in artifacts.items()}
 
 
 def open_predictor(
