@@ -197,37 +197,36 @@ def test_mlflow_serves_the_champion_over_rest_with_the_image_bytes(champion_stor
 
     image = write_images(tmp_path / "images", 1, size=(96, 40))[0]
     port = free_port()
-    log = open(tmp_path / "serve.log", "wb")
-    server = subprocess.Popen(
-        ["mlflow", "models", "serve", "-m", CHAMPION_URI, "--env-manager", "local", "-h", "127.0.0.1",
-         "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
-        env={**os.environ, "MLFLOW_TRACKING_URI": champion_store[0]},
-    )
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the MLflow server did not answer /ping within 600 s"
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/ping", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(1)
-        request = {"dataframe_split": {"columns": ["image", "category"],
-                                       "data": [[base64.b64encode(image.read_bytes()).decode(), VISA_CATEGORY]]}}
-        answer = requests.post(f"http://127.0.0.1:{port}/invocations", json=request, timeout=300)
-        assert answer.status_code == 200, answer.text
-        (served,) = answer.json()["predictions"]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
+    with open(tmp_path / "serve.log", "wb") as log:
+        server = subprocess.Popen(
+            ["mlflow", "models", "serve", "-m", CHAMPION_URI, "--env-manager", "local", "-h", "127.0.0.1",
+             "-p", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
+            env={**os.environ, "MLFLOW_TRACKING_URI": champion_store[0]},
+        )
         try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        log.close()
+            deadline = time.monotonic() + 600
+            while True:
+                assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "the MLflow server did not answer /ping within 600 s"
+                try:
+                    if requests.get(f"http://127.0.0.1:{port}/ping", timeout=5).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                time.sleep(1)
+            request = {"dataframe_split": {"columns": ["image", "category"],
+                                           "data": [[base64.b64encode(image.read_bytes()).decode(), VISA_CATEGORY]]}}
+            answer = requests.post(f"http://127.0.0.1:{port}/invocations", json=request, timeout=300)
+            assert answer.status_code == 200, answer.text
+            (served,) = answer.json()["predictions"]
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
     assert main(["predict", str(image), "--category", VISA_CATEGORY, "--out-dir", str(tmp_path / "cli")]) == 0
     (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
     assert served["score"] == pytest.approx(line["score"], abs=1e-6)
