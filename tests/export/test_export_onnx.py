@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from importlib.util import find_spec
 
 import numpy as np
@@ -131,3 +134,15 @@ def test_the_torch_runtime_points_an_export_to_the_onnx_runtime(exported, images
                  "--out-dir", str(tmp_path / "out")])
     assert code == 2
     assert "--runtime onnx" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(find_spec("openvino") is None, reason="openvino is not installed (pip install 'filo[openvino]')")
+def test_the_openvino_runtime_leaves_openvino_telemetry_unloaded(exported, tmp_path):
+    """Importing openvino alone sends a usage event and writes ~/intel/; the runtime loads it without its telemetry."""
+    script = ("import sys; from filo.export import OnnxFiLo; OnnxFiLo.load(sys.argv[1], runtime='openvino'); "
+              "print(sys.modules['openvino_telemetry'])")
+    env = {**os.environ, "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script, str(exported)], env=env, capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "None"
+    assert not (tmp_path / "intel").exists()
