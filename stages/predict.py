@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `predict` subcommand."""
+    from filo.export.runtime import RUNTIMES
+
     parser = subparsers.add_parser(
         "predict",
         help="score images of a category: JSON per image (score, verdict, descriptions) + heat-map PNGs",
@@ -79,7 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(float32, NaN where the model saw nothing) or png16 (16-bit, map x 65535)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: %(default)s)")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
-    parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+    parser.add_argument("--runtime", choices=RUNTIMES, default="torch",
                         help="torch: eager on a checkpoint; onnx: onnxruntime (CPU) on a `filo export` folder "
-                        "given as --model (default: %(default)s)")
+                        "given as --model; openvino: OpenVINO (CPU, the openvino extra) on such a folder "
+                        "(default: %(default)s)")
     parser.set_defaults(func=run)

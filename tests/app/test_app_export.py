@@ -1,11 +1,12 @@
-"""`filo app --runtime onnx`: an export folder under app.roots, or a registered version carrying an export, served
-with the scores `filo predict --runtime onnx` gives; one export, one category."""
+"""`filo app --runtime onnx|openvino`: an export folder under app.roots, or a registered version carrying an export,
+served with the scores `filo predict --runtime onnx|openvino` gives; one export, one category."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import shutil
+from importlib.util import find_spec
 
 import pytest
 from prediction.builders import VISA_CATEGORY
@@ -26,13 +27,13 @@ def demo_export(demo):
     return out
 
 
-def onnx_client(demo, monkeypatch, **changes):
+def onnx_client(demo, monkeypatch, runtime="onnx", **changes):
     from fastapi.testclient import TestClient
 
     from filo.app.server import create_app
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", demo.tracking_uri)
-    return TestClient(create_app(dataclasses.replace(demo.settings, **{"runtime": "onnx", **changes})))
+    return TestClient(create_app(dataclasses.replace(demo.settings, **{"runtime": runtime, **changes})))
 
 
 def upload(client, model, image, category=VISA_CATEGORY):
@@ -40,9 +41,9 @@ def upload(client, model, image, category=VISA_CATEGORY):
                        content=image.read_bytes())
 
 
-def predict_onnx(export, image, tmp_path, capsys) -> dict:
-    """What `filo predict --runtime onnx` prints for `image` with `export`."""
-    assert main(["predict", str(image), "--category", VISA_CATEGORY, "--model", str(export), "--runtime", "onnx",
+def predict_onnx(export, image, tmp_path, capsys, runtime="onnx") -> dict:
+    """What `filo predict --runtime onnx` (or `runtime`) prints for `image` with `export`."""
+    assert main(["predict", str(image), "--category", VISA_CATEGORY, "--model", str(export), "--runtime", runtime,
                  "--out-dir", str(tmp_path / "cli")]) == 0
     return json.loads(capsys.readouterr().out.splitlines()[-1])
 
@@ -69,6 +70,18 @@ def test_an_export_under_app_roots_serves_what_filo_predict_runtime_onnx_gives(d
         folder = client.get("/api/folder", params={"model": str(demo_export), "category": VISA_CATEGORY,
                                                    "folder": str(image.parent)})
         assert folder.status_code == 200 and folder.json()["results"]
+
+
+@pytest.mark.skipif(find_spec("openvino") is None, reason="openvino is not installed (pip install 'filo[openvino]')")
+def test_the_app_on_openvino_serves_what_filo_predict_runtime_openvino_gives(demo, demo_export, monkeypatch,
+                                                                             tmp_path, capsys):
+    image = demo.images[-1]
+    expected = predict_onnx(demo_export, image, tmp_path, capsys, runtime="openvino")
+    with onnx_client(demo, monkeypatch, runtime="openvino") as client:
+        answer = upload(client, str(demo_export), image)
+        assert answer.status_code == 200, answer.text
+        assert abs(answer.json()["score"] - expected["score"]) <= 1e-5
+        assert answer.json()["verdict"] == expected["verdict"]
 
 
 def test_an_export_outside_app_roots_is_refused(demo, demo_export, monkeypatch, tmp_path):

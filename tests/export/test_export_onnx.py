@@ -1,9 +1,13 @@
-"""`filo export` + the onnx runtime: the same outputs as torch eager, and a damaged export is refused."""
+"""`filo export` + its runtimes (onnxruntime, OpenVINO): the same outputs as torch eager; a damaged export is refused."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
@@ -20,10 +24,17 @@ from .conftest import CATEGORY, THRESHOLD
 
 pytestmark = pytest.mark.slow  # exports the tiny model once (about half a minute on 2 cores)
 
+EXPORT_RUNTIMES = [
+    "onnx",
+    pytest.param("openvino", marks=pytest.mark.skipif(
+        find_spec("openvino") is None, reason="openvino is not installed (pip install 'filo[openvino]')")),
+]
 
-def test_maps_scores_and_descriptions_equal_torch_eager(checkpoint, exported):
-    """Batch of 4 with a detected position, none (all positions averaged) and partial boxes: eager vs onnx."""
-    runtime = OnnxFiLo.load(exported)
+
+@pytest.mark.parametrize("name", EXPORT_RUNTIMES)
+def test_maps_scores_and_descriptions_equal_torch_eager(checkpoint, exported, name):
+    """Batch of 4 with a detected position, none (all positions averaged) and partial boxes: eager vs the export."""
+    runtime = OnnxFiLo.load(exported, runtime=name)
     model = load_checkpoint(checkpoint).eval()
     model.prepare(CATEGORY, runtime.exported.descriptions.descriptions)
     size = model.config.image_size
@@ -59,17 +70,18 @@ def test_the_manifest_carries_category_descriptions_threshold_and_source(checkpo
     assert not [p for p in exported.parent.iterdir() if p.name.startswith(".")]  # no temporaries left
 
 
-def test_predict_with_the_onnx_runtime_gives_the_torch_results(checkpoint, exported, images, tmp_path, capsys):
-    """`filo predict --runtime onnx` on the export vs `filo predict` on the checkpoint: same JSON, same maps."""
+@pytest.mark.parametrize("name", EXPORT_RUNTIMES)
+def test_predict_with_an_export_runtime_gives_the_torch_results(checkpoint, exported, images, tmp_path, capsys, name):
+    """`filo predict --runtime onnx|openvino` on the export vs `filo predict` on the checkpoint: same JSON, maps."""
     results = {}
-    for runtime, model in (("torch", checkpoint), ("onnx", exported)):
+    for runtime, model in (("torch", checkpoint), (name, exported)):
         out = tmp_path / runtime
         code = main(["predict", *map(str, images), "--category", CATEGORY, "--model", str(model),
                      "--threshold", str(THRESHOLD), "--runtime", runtime, "--out-dir", str(out),
                      "--save-maps", "npy", "--batch-size", "2"])
         assert code == 0
         results[runtime] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    for eager, onnx in zip(results["torch"], results["onnx"], strict=True):
+    for eager, onnx in zip(results["torch"], results[name], strict=True):
         assert abs(eager["score"] - onnx["score"]) <= 1e-5
         assert eager["verdict"] == onnx["verdict"] and onnx["threshold"] == THRESHOLD
         assert [d["description"] for d in eager["top_descriptions"]] == \
@@ -122,3 +134,15 @@ def test_the_torch_runtime_points_an_export_to_the_onnx_runtime(exported, images
                  "--out-dir", str(tmp_path / "out")])
     assert code == 2
     assert "--runtime onnx" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(find_spec("openvino") is None, reason="openvino is not installed (pip install 'filo[openvino]')")
+def test_the_openvino_runtime_leaves_openvino_telemetry_unloaded(exported, tmp_path):
+    """Importing openvino alone sends a usage event and writes ~/intel/; the runtime loads it without its telemetry."""
+    script = ("import sys; from filo.export import OnnxFiLo; OnnxFiLo.load(sys.argv[1], runtime='openvino'); "
+              "print(sys.modules['openvino_telemetry'])")
+    env = {**os.environ, "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script, str(exported)], env=env, capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "None"
+    assert not (tmp_path / "intel").exists()

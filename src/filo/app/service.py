@@ -66,8 +66,9 @@ class Workspace:
 
         if settings.runtime not in RUNTIMES:
             raise FiloError(f"app.runtime must be one of {RUNTIMES}, got {settings.runtime!r}")
-        if settings.runtime == "onnx" and settings.device not in (None, "cpu"):
-            raise FiloError(f"the onnx runtime runs on CPU; drop --device {settings.device} or use --runtime torch")
+        if settings.runtime != "torch" and settings.device not in (None, "cpu"):
+            raise FiloError(f"the {settings.runtime} runtime runs on CPU; drop --device {settings.device} or use "
+                            "--runtime torch")
         self.settings = settings
         self._scratch = tempfile.TemporaryDirectory(prefix="filo-app-")
         self.root = Path(self._scratch.name)
@@ -128,7 +129,7 @@ class Workspace:
     # ---- models and categories ----------------------------------------------------------
     def predictor(self, model: str):
         """The predictor of a model reference (registry URI, or a path under app.roots), loaded on first use;
-        with the onnx runtime, the exports it names (`filo.registry.exporting.CategoryExports`)."""
+        with an export runtime (onnx, openvino), the exports it names (`filo.registry.exporting.CategoryExports`)."""
         from filo.evaluation.evaluate import resolve_device
         from filo.registry.exporting import open_exports
         from filo.registry.loading import REGISTRY_SCHEMES, open_predictor
@@ -139,8 +140,8 @@ class Workspace:
             if model not in self._predictors:
                 folder = self.root / "models" / hashlib.sha256(model.encode("utf-8")).hexdigest()[:12]
                 folder.mkdir(parents=True, exist_ok=True)
-                if self.settings.runtime == "onnx":
-                    self._predictors[model] = open_exports(model, download_dir=folder)
+                if self.settings.runtime != "torch":
+                    self._predictors[model] = open_exports(model, download_dir=folder, runtime=self.settings.runtime)
                 else:
                     self._predictors[model] = open_predictor(model, device=resolve_device(self.settings.device),
                                                              download_dir=folder)

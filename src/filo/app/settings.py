@@ -34,8 +34,9 @@ class AppSettings:
     device: str | None = None
     """Torch device (none: CUDA when available, else CPU)."""
     runtime: str = "torch"
-    """torch: eager on registry URIs, bundles and checkpoints; onnx: onnxruntime (CPU) on a `filo export` folder,
-    or a registry URI whose version carries exports (`filo register --export`), for the exported categories only."""
+    """torch: eager on registry URIs, bundles and checkpoints; onnx or openvino: onnxruntime or OpenVINO (CPU) on a
+    `filo export` folder, or a registry URI whose version carries exports (`filo register --export`), for the
+    exported categories only (`filo.export.RUNTIMES`)."""
     roots: tuple[str, ...] = ("data", "results")
     """Folders that folder predictions, model paths and served files may be read from (relative ones: to the
     folder the app starts in); any other path gets a 403."""

@@ -9,7 +9,7 @@ checkpoint's SHA-256.
 A registered version can carry exports (`filo register --export DIR`): `collect_exports`
 checks that each was made from one of the version's checkpoints, and the pyfunc model
 serves their categories with `export_predictors`. `open_exports` runs what a model reference
-names with onnxruntime, for its exported categories only (`filo app --runtime onnx`).
+names on an export runtime, for its exported categories only (`filo app --runtime onnx|openvino`).
 """
 
 from __future__ import annotations
@@ -124,8 +124,9 @@ def collect_exports(exports: Sequence[str | os.PathLike], directions: Sequence[D
     return folder
 
 
-def export_predictors(folder: str | os.PathLike, bundle: Bundle) -> dict[str, Predictor]:
-    """Category -> onnxruntime predictor of each export in `folder`, at its direction's verdict threshold.
+def export_predictors(folder: str | os.PathLike, bundle: Bundle, *, runtime: str = "onnx") -> dict[str, Predictor]:
+    """Category -> predictor of each export in `folder` on `runtime` (an export runtime of `filo.export.SESSIONS`),
+    at its direction's verdict threshold.
 
     A registered version's threshold may have been recalibrated at registration; the version's
     own threshold wins over the one the export carries, so both runtimes give one verdict.
@@ -135,12 +136,12 @@ def export_predictors(folder: str | os.PathLike, bundle: Bundle) -> dict[str, Pr
         exported = read_export(path)
         direction = _direction_of(exported, list(bundle.directions.values()))
         predictors[exported.category] = export_predictor(path, threshold=direction.threshold,
-                                                         calibration=direction.calibration)
+                                                         calibration=direction.calibration, runtime=runtime)
     return predictors
 
 
 class CategoryExports:
-    """The exports a model reference names, run with onnxruntime: `Predictor`'s `descriptions`,
+    """The exports a model reference names, run on an export runtime: `Predictor`'s `descriptions`,
     `category_key` and `predict`, for the exported categories only (any other gets a FiloError naming them)."""
 
     def __init__(self, reference: str, predictors: dict[str, Predictor]) -> None:
@@ -164,20 +165,21 @@ class CategoryExports:
         return self.predictors[self.category_key(category)].predict(image_paths, category, out_dir, **options)
 
 
-def open_exports(reference: str, *, download_dir: str | os.PathLike) -> CategoryExports:
-    """The exports `reference` names: an export folder (`filo export`), or a registry URI whose version
-    carries exports (`filo register --export`, downloaded into `download_dir`, at the version's thresholds)."""
+def open_exports(reference: str, *, download_dir: str | os.PathLike, runtime: str = "onnx") -> CategoryExports:
+    """The exports `reference` names, run on `runtime` (onnx, openvino): an export folder (`filo export`), or a
+    registry URI whose version carries exports (`filo register --export`, downloaded into `download_dir`, at the
+    version's thresholds)."""
     if reference.startswith(REGISTRY_SCHEMES):
         artifacts = download_model(reference, download_dir)
         if EXPORTS_ARTIFACT not in artifacts:
             raise FiloError(f"{reference} carries no exported model; register the version with "
                             "`filo register --export DIR`, or name an export folder (`filo export ... --out DIR`)")
         return CategoryExports(reference, export_predictors(artifacts[EXPORTS_ARTIFACT],
-                                                            read_bundle(artifacts[BUNDLE_ARTIFACT])))
+                                                            read_bundle(artifacts[BUNDLE_ARTIFACT]), runtime=runtime))
     if not is_export(reference):
-        raise FiloError(f"the onnx runtime needs an export folder (holding manifest.json) or a registry URI whose "
+        raise FiloError(f"the {runtime} runtime needs an export folder (holding manifest.json) or a registry URI whose "
                         f"version carries exports, got {reference!r}; make one with "
                         "`filo export --model REF --category NAME --out DIR`")
-    predictor = export_predictor(reference)
+    predictor = export_predictor(reference, runtime=runtime)
     (category,) = predictor.descriptions.table  # an export's lookup holds its one category
     return CategoryExports(reference, {category: predictor})

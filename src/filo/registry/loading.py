@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from filo.errors import FiloError
 from filo.evaluation.verdict import Calibration
-from filo.export import RUNTIMES, export_predictor, is_export
+from filo.export import RUNTIMES, SESSIONS, export_predictor, is_export
 from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import CandidateModel
 from filo.prediction.predictor import Predictor
@@ -109,8 +109,8 @@ def open_predictor(
 ) -> Predictor:
     """A predictor for a model reference (see the module docstring).
 
-    `runtime` "onnx" runs an export folder (`filo export`) with onnxruntime instead; it
-    carries its own descriptions, so `descriptions` must be None.
+    `runtime` "onnx" or "openvino" runs an export folder (`filo export`) with onnxruntime or
+    OpenVINO instead; it carries its own descriptions, so `descriptions` must be None.
 
     `threshold` overrides the bundle's verdict thresholds (and is the only source of a
     verdict for a bare checkpoint); `calibration` says how it was chosen (None: by hand).
@@ -124,11 +124,11 @@ def open_predictor(
     reference = str(model)
     if runtime not in RUNTIMES:
         raise FiloError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
-    if runtime == "onnx":
-        return _open_export(reference, descriptions=descriptions, threshold=threshold, calibration=calibration,
-                            boxes=boxes, device=device)
+    if runtime in SESSIONS:
+        return _open_export(reference, runtime, descriptions=descriptions, threshold=threshold,
+                            calibration=calibration, boxes=boxes, device=device)
     if is_export(reference):
-        raise FiloError(f"--model {reference!r} is an exported model; run it with --runtime onnx")
+        raise FiloError(f"--model {reference!r} is an exported model; run it with --runtime onnx or --runtime openvino")
     if reference.startswith(REGISTRY_SCHEMES):
         folder = download_dir or tempfile.mkdtemp(prefix="filo-model-")
         calibrations = None
@@ -151,11 +151,11 @@ def open_predictor(
     )
 
 
-def _open_export(reference: str, *, descriptions, threshold, calibration, boxes, device) -> Predictor:
-    """A predictor running export folder `reference` with onnxruntime."""
+def _open_export(reference: str, runtime: str, *, descriptions, threshold, calibration, boxes, device) -> Predictor:
+    """A predictor running export folder `reference` with session backend `runtime` (onnxruntime, OpenVINO)."""
     if not is_export(reference):
         raise FiloError(
-            f"--runtime onnx needs --model to be an export folder (holding manifest.json), got {reference!r}; "
+            f"--runtime {runtime} needs --model to be an export folder (holding manifest.json), got {reference!r}; "
             "make one with `filo export --model REF --category NAME --out DIR`"
         )
     if descriptions is not None:
@@ -163,4 +163,5 @@ def _open_export(reference: str, *, descriptions, threshold, calibration, boxes,
             f"export {reference} carries its category's descriptions; export again with --descriptions instead "
             "of passing them to predict"
         )
-    return export_predictor(reference, threshold=threshold, calibration=calibration, boxes=boxes, device=device)
+    return export_predictor(reference, threshold=threshold, calibration=calibration, boxes=boxes, device=device,
+                            runtime=runtime)

@@ -40,13 +40,15 @@ def predict_images(
     verdict.json of `filo evaluate` or `filo calibrate`) replaces the model's threshold.
     Both detector paths enable live Grounding DINO boxes (position + suppression).
     `raw_maps` ("npy" or "png16") also saves each full-resolution map next to its overlay.
-    `runtime` "onnx" runs a `filo export` folder with onnxruntime on CPU (the default device then).
+    `runtime` "onnx" or "openvino" runs a `filo export` folder with onnxruntime or OpenVINO on CPU
+    (the default device then).
     """
     from filo.boxes.rules import AUTHORS_RULES
     from filo.boxes.source import DetectorBoxes
     from filo.device import resolve_device
     from filo.errors import FiloError
     from filo.evaluation.verdict import read_verdict
+    from filo.export.runtime import SESSIONS
     from filo.prediction import collect_images
     from filo.registry.loading import open_predictor
 
@@ -55,7 +57,7 @@ def predict_images(
     if (detector_config is None) != (detector_checkpoint is None):
         raise FiloError("live boxes need both --detector-config and --detector-checkpoint")
     images = collect_images(inputs)
-    device = "cpu" if runtime == "onnx" and device is None else resolve_device(device)
+    device = "cpu" if runtime in SESSIONS and device is None else resolve_device(device)
     calibration = None
     if verdict is not None:
         chosen = read_verdict(verdict)
