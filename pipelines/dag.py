@@ -131,7 +131,7 @@ def pipeline_stages(params_file: str | Path = PARAMS_FILE) -> list[Stage]:
     from filo.boxes.stage import BoxesSettings, DetectorSettings
     from filo.data.stage import DataSettings, IndexSettings
     from filo.descriptions.stage import DescribeSettings
-    from filo.doctor import CHECKED_FILES, CHECKED_PARAMS, DoctorSettings, checked_settings
+    from filo.doctor import CHECKED_PARAMS, DoctorSettings, checked_settings
     from filo.evaluation.settings import EvaluationSettings
     from filo.registry.settings import RegisterSettings
     from filo.training.params import TrainParams
@@ -141,8 +141,7 @@ def pipeline_stages(params_file: str | Path = PARAMS_FILE) -> list[Stage]:
     entry = {key: (f"{DATASETS_SECTION}.{key}",) for key in registry.datasets}
     stages: list[Stage] = [Stage(
         "preflight", ("doctor",), "filo.stages.doctor", (Arg("--out", PREFLIGHT, "out"),),
-        (*checked_settings(), DoctorSettings), params=(DATASETS_SECTION, *CHECKED_PARAMS),
-        after=tuple(f"{CODE_ROOT}/{path.relative_to(REPO).as_posix()}" for path in CHECKED_FILES))]
+        (*checked_settings(), DoctorSettings), params=(DATASETS_SECTION, *CHECKED_PARAMS))]
     for key, spec in registry.datasets.items():
         root = registry.dataset_dir(key)
         if spec.source != "local":

@@ -1,7 +1,7 @@
 """filo: zero-shot industrial anomaly detection with FiLo (fine-grained descriptions + localization).
 
 `filo.create_model(preset, **overrides)` builds an eval-ready FiLo from a named preset
-(filo/model/presets/, e.g. "paper" or "tiny"); see `filo.model.factory.create_model`.
+(filo/presets/, e.g. "paper" or "tiny"); see `filo.model.factory.create_model`.
 It is loaded on first use, so that `import filo` loads neither torch nor the model code,
 and so that the import closure DVC tracks as a stage's code (filo.pipelines.imports, which
 reads import statements) does not put src/filo/model under every stage: filo's own modules

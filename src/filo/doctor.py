@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from filo.boxes.preflight import check_detector
-from filo.clip.preflight import MODEL_PRESETS_DIR, TRAIN_SECTION, check_clip
+from filo.clip.preflight import TRAIN_SECTION, check_clip
 from filo.data.preflight import check_datasets
 from filo.descriptions.preflight import check_llm
 from filo.errors import FiloError
@@ -77,8 +77,6 @@ def checked_settings() -> tuple[type, ...]:
 
 CHECKED_PARAMS = (f"{TRAIN_SECTION}.model_preset", f"{TRAIN_SECTION}.model_overrides")
 """Params keys the preflight reads outside settings sections: the training preset of the CLIP check."""
-CHECKED_FILES = (MODEL_PRESETS_DIR,)
-"""Files of the repository the checks read as data: the model presets (CLIP name and weights)."""
 
 
 def run_doctor(params: str | os.PathLike, settings: DoctorSettings,

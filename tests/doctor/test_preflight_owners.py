@@ -10,7 +10,7 @@ import pytest
 import yaml
 from filo.pipelines.dag import PROFILES, dvc_yaml_text
 
-from filo.clip.preflight import DEFAULT_MODEL_PRESET, MODEL_PRESETS_DIR, preset_clip
+from filo.clip.preflight import DEFAULT_MODEL_PRESET, preset_clip
 from filo.descriptions.llm import API_KEY_ENV
 from filo.doctor import DoctorSettings, exit_code, run_doctor
 from filo.model.config import PRESETS, preset_config
@@ -23,11 +23,10 @@ REPO = Path(__file__).parents[2]
 def test_the_preflight_stage_reruns_on_no_model_or_training_code(profile):
     stage = yaml.safe_load(dvc_yaml_text(REPO / profile / "params.yaml"))["stages"]["preflight"]
     deps = [dep.replace("${code_root}/", "") for dep in stage["deps"]]
-    assert not [dep for dep in deps if dep.startswith(("src/filo/model", "src/filo/training"))
-                and dep != "src/filo/model/presets"]
+    assert not [dep for dep in deps if dep.startswith(("src/filo/model", "src/filo/training"))]
     assert {"src/filo/doctor.py", "src/filo/data", "src/filo/boxes", "src/filo/descriptions", "src/filo/clip"} <= set(deps)
-    # what the CLIP check reads instead: the preset files (data) and the preset keys of the params
-    assert "src/filo/model/presets" in deps and "train.model_preset" in stage["params"]
+    # what the CLIP check reads instead: the preset files (filo.presets) and the preset keys of the params
+    assert "src/filo/presets" in deps and "train.model_preset" in stage["params"]
     assert not [key for key in stage["params"] if key.startswith("train.") and "model_" not in key]
 
 
@@ -38,7 +37,6 @@ def test_the_clip_check_reads_the_presets_the_model_is_built_from(preset):
         config = preset_config(preset, given)
         assert preset_clip(preset, given) == {key: getattr(config, key) for key in
                                               ("clip_name", "clip_pretrained", "clip_weights_tag", "image_size")}
-    assert (MODEL_PRESETS_DIR / f"{preset}.json").is_file()
     assert TrainParams().model_preset == DEFAULT_MODEL_PRESET
 
 

@@ -2,26 +2,23 @@
 
 A local file must load into the preset's CLIP (and name its tag); a tag must be in the
 Hugging Face cache or reachable on the Hub; the tiny preset's random CLIP is the demo's by
-design. The preset is read as data (its JSON file, with `train.model_overrides` on top),
-not through the model code, so a code edit in filo/model or filo/training does not rerun
-the preflight; the preset files are a DVC dependency of the preflight stage instead.
+design. The preset is read as data (its file, through `filo.presets`, with
+`train.model_overrides` on top), not through the model code, so a code edit in filo/model or
+filo/training does not rerun the preflight; an edit of a preset file does (filo.presets is in
+its import closure).
 """
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from filo.errors import FiloError
+from filo.presets import read_preset
 
 if TYPE_CHECKING:  # the doctor passes the context in: the stages of this package never import the preflight
     from filo.preflight import CheckContext
 
-MODEL_PRESETS_DIR = Path(__file__).resolve().parents[1] / "model" / "presets"
-"""The model presets as data, one `<preset>.json` of FiLoConfig fields each (tests/doctor keeps what this module
-reads of them equal to `filo.model.config.preset_config`)."""
 TRAIN_SECTION = "train"
 """The params section naming the training preset (`model_preset`, `model_overrides`: fields of TrainParams)."""
 DEFAULT_MODEL_PRESET = "paper"
@@ -30,11 +27,7 @@ DEFAULT_MODEL_PRESET = "paper"
 
 def preset_clip(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """The CLIP fields (clip_name, clip_pretrained, clip_weights_tag, image_size) of a preset with its overrides."""
-    path = MODEL_PRESETS_DIR / f"{preset}.json"
-    if not path.is_file():
-        known = sorted(file.stem for file in MODEL_PRESETS_DIR.glob("*.json"))
-        raise FiloError(f"unknown model preset {preset!r} (train.model_preset); choose one of {known}")
-    values = {**json.loads(path.read_text(encoding="utf-8")), **overrides}
+    values = {**read_preset(preset), **overrides}
     return {key: values.get(key) for key in ("clip_name", "clip_pretrained", "clip_weights_tag", "image_size")}
 
 

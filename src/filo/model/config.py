@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from filo.errors import FiloError
+from filo.presets import read_preset
 from filo.settings import check_choices
 
 logger = logging.getLogger(__name__)
@@ -37,11 +36,9 @@ ResizeMode = Literal["squash", "shortest"]
 RESIZE_MODES: tuple[str, ...] = typing.get_args(ResizeMode)
 
 ModelPreset = Literal["paper", "tiny"]
-"""Named model configurations, one JSON file each in filo/model/presets/: "paper" (ViT-L-14-336 / openai at
-518, the authors' model) and "tiny" (a random-weight CLIP for the demo and tests)."""
+"""Named model configurations, one JSON file each in filo/presets/ (`filo.presets`): "paper" (ViT-L-14-336 /
+openai at 518, the authors' model) and "tiny" (a random-weight CLIP for the demo and tests)."""
 PRESETS: tuple[str, ...] = typing.get_args(ModelPreset)
-PRESETS_DIR = Path(__file__).with_name("presets")
-"""The preset files: `<preset>.json`, a mapping of FiLoConfig fields (at least the architecture ones)."""
 
 
 @dataclass(frozen=True)
@@ -219,18 +216,18 @@ class FiLoConfig:
 
 
 def preset_config(preset: str, overrides: Mapping[str, Any] | None = None) -> FiLoConfig:
-    """The FiLoConfig of the named preset (its file in `PRESETS_DIR`) with field overrides, e.g. {"taps": "paper"}.
+    """The FiLoConfig of the named preset (its file, read by `filo.presets.read_preset`) with field overrides,
+    e.g. {"taps": "paper"}.
 
-    The one reader of the preset files; an unknown preset, or an override that is no
-    FiLoConfig field, is a FiloError listing what is available.
+    An unknown preset, or an override that is no FiLoConfig field, is a FiloError listing
+    what is available.
     """
     if preset not in PRESETS:
         raise FiloError(f"unknown model preset {preset!r}; choose one of {list(PRESETS)}")
-    path = PRESETS_DIR / f"{preset}.json"
-    values = {**json.loads(path.read_text(encoding="utf-8")), **(overrides or {})}
+    values = {**read_preset(preset), **(overrides or {})}
     known = {f.name for f in dataclasses.fields(FiLoConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise FiloError(f"unknown FiLo config keys {unknown} in preset {preset!r} ({path}) or its overrides; "
+        raise FiloError(f"unknown FiLo config keys {unknown} in preset {preset!r} or its overrides; "
                         f"known keys: {sorted(known)}")
     return FiLoConfig(**values)

@@ -11,7 +11,7 @@ from filo.model.filo import FiLo
 
 
 def create_model(preset: str = "paper", /, *, seed: int = 0, **overrides: Any) -> FiLo:
-    """An untrained FiLo of `preset` (a file of filo/model/presets/) with FiLoConfig field `overrides`, in eval mode.
+    """An untrained FiLo of `preset` (a file of filo/presets/) with FiLoConfig field `overrides`, in eval mode.
 
     The CLIP backbone holds its preset's weights (e.g. OpenAI's for "paper"; "tiny": random,
     from `clip_seed`); the heads, prompt learners and adapter are initialised from `seed`,

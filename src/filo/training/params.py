@@ -74,7 +74,7 @@ class TrainParams:
     deterministic: bool = True
     """Ask torch for deterministic kernels (warns where a CUDA kernel has none)."""
     model_preset: ModelPreset = "paper"
-    """Model config when no --init checkpoint is given: a preset of filo/model/presets/, 'paper' (ViT-L-14-336 /
+    """Model config when no --init checkpoint is given: a preset of filo/presets/, 'paper' (ViT-L-14-336 /
     openai at 518) or 'tiny' (the demo's and tests' random-weight CLIP)."""
     model_overrides: dict[str, Any] = field(default_factory=dict)
     """FiLoConfig fields overriding the preset, e.g. {taps: paper}."""
