@@ -15,12 +15,18 @@ Both runners are derived from `pipeline_stages(params_file)`:
   change results (`filo.settings.result_keys`: a field marked ``affects_result: False``,
   such as ``train.num_workers``, reruns nothing); a test fails when a committed file is stale;
 - the Prefect flow (`filo.pipelines.flows`) runs the same stages in the same order, by
-  parsing the same command line with the same `filo` parser and calling the stage function
-  it points at (box extraction and evaluation fanned out over shards).
+  parsing the same command line with the parser the stage's declaration derives and calling
+  the stage function it points at (the stages that declare a `fanout` input, box extraction
+  and evaluation, fanned out over shards).
 
-A stage's settings are params sections (`filo.settings`); its command carries paths only.
-To add a stage: write its library function and settings dataclass, its `stages/` CLI module,
-append a `Stage` here, regenerate `dvc.yaml`.
+Each stage here is a declared stage (`filo.stagespec.StageSpec`, next to its library function:
+`filo.evaluation.stage.EVALUATE`, ...) with values bound to its declared names
+(``EVALUATE.bind(model=..., manifest=..., out_dir=...)``): an undeclared name or a missing
+required path is an error. The command line, the DVC deps and outs, the MLflow record and the
+parser all come from that one declaration; a stage's settings are params sections
+(`filo.settings`), so its command carries paths only. To add a stage: write its function and
+its declaration (with a one-line `stages/<name>.py` registering it with `filo`), append a
+`Stage` binding its paths here, regenerate `dvc.yaml`.
 """
 
 from __future__ import annotations
