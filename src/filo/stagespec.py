@@ -111,7 +111,7 @@ class StageSpec:
     function: Callable[..., Any]
     settings: type | None
     """The settings class (a params section) the function receives as ``settings=``, loaded from ``--params``."""
-    params: tuple[Param, ...]
+    arguments: tuple[Param, ...]
     """The arguments, in command-line order."""
     help: str
     description: str = ""
@@ -124,14 +124,15 @@ class StageSpec:
     params_default: str | Path | None = None
     """The ``--params`` file used when none is given (None: the built-in defaults)."""
     params_help: str | None = None
+    """The help of ``--params`` when it is not the standard one (a stage that reads a whole profile)."""
 
     def __post_init__(self) -> None:
-        names = [param.name for param in self.params]
+        names = [param.name for param in self.arguments]
         duplicated = sorted({name for name in names if names.count(name) > 1} | {"settings", "params", "params_file"}
                             & set(names))
         if duplicated:
             raise TypeError(f"stage {self.name!r} declares {duplicated} twice or as a reserved name")
-        for param in self.params:
+        for param in self.arguments:
             if param.group is not None and not param.repeat:
                 raise TypeError(f"stage {self.name!r}: {param.name} is in group {param.group!r} but not repeated")
         if self.fanout is not None and self.fanout not in self.names("in"):
@@ -150,7 +151,7 @@ class StageSpec:
 
     def names(self, role: Role) -> list[str]:
         """The declared names of one role, in declaration order."""
-        return [param.name for param in self.params if param.role == role]
+        return [param.name for param in self.arguments if param.role == role]
 
     def tracked_settings(self) -> tuple[type, ...]:
         """The settings classes whose params sections the stage reads."""
@@ -160,7 +161,7 @@ class StageSpec:
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Add the declared flags, ``--params`` and the settings' flags to `parser`; parsing it selects `run`."""
-        for param in self.params:
+        for param in self.arguments:
             keywords: dict[str, Any] = {"required": param.required, "help": param.help}
             if param.role == "option":
                 keywords.update(param.keywords)
@@ -189,7 +190,7 @@ class StageSpec:
 
     def values(self, args: argparse.Namespace) -> dict[str, Any]:
         """The declared arguments of a parsed command, by name (None when not given)."""
-        return {param.name: getattr(args, param.name) for param in self.params}
+        return {param.name: getattr(args, param.name) for param in self.arguments}
 
     def run(self, args: argparse.Namespace) -> int | None:
         """Call the function with the parsed arguments and the settings from ``--params`` and the flags."""
@@ -206,7 +207,7 @@ class StageSpec:
     def _check_groups(self, given: Mapping[str, Any]) -> None:
         """A FiloError unless each group's members are given together, equally many times (see `Param.group`)."""
         groups: dict[str, list[Param]] = {}
-        for param in self.params:
+        for param in self.arguments:
             if param.group is not None:
                 groups.setdefault(param.group, []).append(param)
         for members in groups.values():
@@ -223,7 +224,7 @@ class StageSpec:
     def bind(self, **values: Any) -> Binding:
         """The stage with these values (paths as the command line gives them); TypeError for an undeclared name
         or a missing required one, FiloError when a group's members differ in length."""
-        declared = {param.name: param for param in self.params}
+        declared = {param.name: param for param in self.arguments}
         unknown = sorted(set(values) - set(declared))
         if unknown:
             raise TypeError(f"stage {self.name!r} declares no {unknown}; its arguments: {sorted(declared)}")
@@ -240,7 +241,7 @@ class StageSpec:
                     bound[name] = True
             elif value is not None:
                 bound[name] = str(value)
-        missing = [param.name for param in self.params if param.required and param.name not in bound]
+        missing = [param.name for param in self.arguments if param.required and param.name not in bound]
         if missing:
             raise TypeError(f"stage {self.name!r} requires {missing}")
         self._check_groups(bound)
@@ -254,7 +255,7 @@ class StageSpec:
         """(inputs, outputs, dataset inputs' names) of a run with `values` (see `recorded`)."""
         def paths(role: Role) -> dict[str, list[Path]]:
             found: dict[str, list[Path]] = {}
-            for param in self.params:
+            for param in self.arguments:
                 value = values.get(param.name)
                 if param.role == role and value is not None:
                     found[param.name] = [Path(item) for item in (value if param.repeat else [value])]
@@ -263,7 +264,7 @@ class StageSpec:
         inputs = paths("in")
         if params_file is not None:
             inputs["params"] = [Path(params_file)]
-        datasets = frozenset(param.name for param in self.params if param.dataset)
+        datasets = frozenset(param.name for param in self.arguments if param.dataset)
         return inputs, paths("out"), datasets
 
     def recorded(self, stage: str, values: Mapping[str, Any], params_file: str | Path | None,
@@ -290,12 +291,12 @@ class Binding:
     def _arguments(self) -> Iterator[tuple[Param, Any]]:
         """(argument, one value) in command-line order: declaration order, each group's members interleaved."""
         done: set[str] = set()
-        for param in self.spec.params:
+        for param in self.spec.arguments:
             if param.name not in self.values or param.group in done:
                 continue
             if param.group is not None:
                 done.add(param.group)
-                members = [other for other in self.spec.params
+                members = [other for other in self.spec.arguments
                            if other.group == param.group and other.name in self.values]
                 for index in range(len(self.values[param.name])):
                     for member in members:
@@ -328,7 +329,7 @@ class Binding:
     def under(self, root: Path) -> dict[str, Any]:
         """Every declared argument by name as the function receives it: paths under `root`, None when not bound."""
         found: dict[str, Any] = {}
-        for param in self.spec.params:
+        for param in self.spec.arguments:
             value = self.values.get(param.name, False if param.switch else None)
             if value is None or param.role == "option":
                 found[param.name] = value
