@@ -4,7 +4,7 @@ The stages come from the profile's dataset registry (`filo.data.registry`: secti
 `datasets:` and `targets:` of its params.yaml): per dataset a dataset stage (none for a
 local folder, indexed in place), index, describe and (where some model is evaluated on it)
 boxes; per training direction a train and an evaluate stage, and one evaluate stage per
-direction and target; one register stage. Adding a dataset is an entry in params.yaml.
+direction and target; one register stage (where there is a direction). Adding a dataset is an entry in params.yaml.
 
 Both runners are derived from `pipeline_stages(params_file)`:
 
@@ -176,6 +176,8 @@ def pipeline_stages(params_file: str | Path = PARAMS_FILE) -> list[Stage]:
                 model=f"models/filo_{direction}.pt", manifest=registry.manifest(target),
                 descriptions=registry.descriptions(target), boxes=registry.boxes(target), out_dir=f"results/{name}"),
             out_files=EVALUATION_FILES, metrics=EVALUATION_METRICS, plots=EVALUATION_PLOTS))
+    if not registry.directions:  # a single dataset trains nothing: there is no model to register
+        return stages
     keys = [direction_key(source, target) for source, target in registry.directions]
     targets = [target for _, target in registry.directions]
     stages.append(Stage("register", REGISTER.bind(
