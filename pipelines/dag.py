@@ -4,7 +4,7 @@ The stages come from the profile's dataset registry (`filo.data.registry`: secti
 `datasets:` and `targets:` of its params.yaml): per dataset a dataset stage (none for a
 local folder, indexed in place), index, describe and (where some model is evaluated on it)
 boxes; per training direction a train and an evaluate stage, and one evaluate stage per
-direction and target; one register stage. Adding a dataset is an entry in params.yaml.
+direction and target; one register stage (where there is a direction). Adding a dataset is an entry in params.yaml.
 
 Both runners are derived from `pipeline_stages(params_file)`:
 
@@ -15,12 +15,18 @@ Both runners are derived from `pipeline_stages(params_file)`:
   change results (`filo.settings.result_keys`: a field marked ``affects_result: False``,
   such as ``train.num_workers``, reruns nothing); a test fails when a committed file is stale;
 - the Prefect flow (`filo.pipelines.flows`) runs the same stages in the same order, by
-  parsing the same command line with the same `filo` parser and calling the stage function
-  it points at (box extraction and evaluation fanned out over shards).
+  parsing the same command line with the parser the stage's declaration derives and calling
+  the stage function it points at (the stages that declare a `fanout` input, box extraction
+  and evaluation, fanned out over shards).
 
-A stage's settings are params sections (`filo.settings`); its command carries paths only.
-To add a stage: write its library function and settings dataclass, its `stages/` CLI module,
-append a `Stage` here, regenerate `dvc.yaml`.
+Each stage here is a declared stage (`filo.stagespec.StageSpec`, next to its library function:
+`filo.evaluation.stage.EVALUATE`, ...) with values bound to its declared names
+(``EVALUATE.bind(model=..., manifest=..., out_dir=...)``): an undeclared name or a missing
+required path is an error. The command line, the DVC deps and outs, the MLflow record and the
+parser all come from that one declaration; a stage's settings are params sections
+(`filo.settings`), so its command carries paths only. To add a stage: write its function and
+its declaration (with a one-line `stages/<name>.py` registering it with `filo`), append a
+`Stage` binding its paths here, regenerate `dvc.yaml`.
 """
 
 from __future__ import annotations
@@ -29,10 +35,10 @@ import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from filo.data.registry import DATASETS_SECTION, DatasetRegistry, registry_from_params
 from filo.evaluation.outputs import METRICS_FILE, METRICS_PLOTS, OUTPUT_FILES
+from filo.stagespec import Binding, StageSpec
 
 PARAMS_FILE = "params.yaml"
 CODE_ROOT = "${code_root}"
@@ -40,9 +46,6 @@ CODE_ROOT = "${code_root}"
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = (".", "profiles/paper", "profiles/custom")
 """The profile folders of the repository (each: a params.yaml and the dvc.yaml generated from it)."""
-
-Role = Literal["dep", "out", "option"]
-
 
 def direction_key(train: str, target: str) -> str:
     """Name of a direction (dataset keys) in stage names and paths, e.g. "mvtec_to_visa"."""
@@ -55,26 +58,13 @@ def target_key(direction: str, target: str) -> str:
 
 
 @dataclass(frozen=True)
-class Arg:
-    """One command-line argument of a stage: a path it reads (dep), a path it writes (out), or a plain option."""
-
-    flag: str
-    value: str
-    role: Role
-
-
-@dataclass(frozen=True)
 class Stage:
-    """One DVC stage / Prefect task: `filo <command> --params params.yaml <args>`."""
+    """One DVC stage / Prefect task: a declared stage (`filo.stagespec`) with its paths bound, run as
+    `filo <command> --params params.yaml <args>`."""
 
     name: str
-    command: tuple[str, ...]
-    """The `filo` subcommand words, e.g. ("data", "index")."""
-    module: str
-    """The CLI module that parses the command (the root of the stage's code dependencies)."""
-    args: tuple[Arg, ...]
-    settings: tuple[type, ...]
-    """The settings classes (params sections) the stage reads; their result-changing keys are its DVC params."""
+    binding: Binding
+    """The stage's declaration and the values bound to its declared names (`StageSpec.bind`)."""
     out_files: tuple[str, ...] = ()
     """For an out that is a folder the stage replaces as a whole: the files in it DVC tracks one by one."""
     metrics: tuple[str, ...] = ()
@@ -90,28 +80,41 @@ class Stage:
     user descriptions file): DVC deps not on its command line."""
     params: tuple[str, ...] = ()
     """Whole params keys the stage reads besides its settings sections (its dataset's registry entry)."""
+    settings: tuple[type, ...] | None = None
+    """The settings classes whose result-changing keys DVC tracks; None: those its declaration reads."""
+
+    @property
+    def spec(self) -> StageSpec:
+        """The stage's declaration."""
+        return self.binding.spec
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        """The `filo` subcommand words, e.g. ("data", "index")."""
+        return self.spec.command
+
+    @property
+    def module(self) -> str:
+        """The module declaring the stage's function (with `filo.cli`, the root of its code dependencies)."""
+        return self.spec.module
+
+    @property
+    def tracked_settings(self) -> tuple[type, ...]:
+        """The settings classes (params sections) the stage reads; their result-changing keys are its DVC params."""
+        return self.spec.tracked_settings() if self.settings is None else self.settings
 
     @property
     def sections(self) -> tuple[str, ...]:
         """The params sections the stage reads."""
-        return tuple(cls.SECTION for cls in self.settings)
+        return tuple(cls.SECTION for cls in self.tracked_settings)
 
     def argv(self, root: Path | None = None, params_file: str | Path = PARAMS_FILE) -> list[str]:
         """The command line after `filo`, with paths under `root` when given (the Prefect flow's run folder)."""
-        words = [*self.command, "--params", str(params_file)]
-        for arg in self.args:
-            value = str(Path(root) / arg.value) if root is not None and arg.role != "option" else arg.value
-            words += [arg.flag, value]
-        return words
+        return self.binding.argv(root, params_file)
 
-    def paths(self, role: Role) -> list[str]:
-        """The paths of one role, in argument order."""
-        return [arg.value for arg in self.args if arg.role == role]
-
-    def path(self, flag: str, root: Path) -> Path:
-        """The path given to `flag` (a non-repeated one), under `root`."""
-        (value,) = [arg.value for arg in self.args if arg.flag == flag]
-        return root / value
+    def path(self, name: str, root: Path) -> Path:
+        """The path bound to the declared, non-repeated `name`, under `root`."""
+        return self.binding.path(name, root)
 
 
 PREFLIGHT = "results/preflight.json"
@@ -128,82 +131,64 @@ def load_profile(params_file: str | Path = PARAMS_FILE) -> tuple[dict, DatasetRe
 
 def pipeline_stages(params_file: str | Path = PARAMS_FILE) -> list[Stage]:
     """Every stage of the profile whose params file is `params_file`, in an order that runs each after its inputs."""
-    from filo.boxes.stage import BoxesSettings, DetectorSettings
-    from filo.data.stage import DataSettings, IndexSettings
-    from filo.descriptions.stage import DescribeSettings
-    from filo.doctor import CHECKED_PARAMS, DoctorSettings, checked_settings
-    from filo.evaluation.settings import EvaluationSettings
-    from filo.registry.settings import RegisterSettings
-    from filo.training.params import TrainParams
+    from filo.stages.doctor import PREFLIGHT as DOCTOR
+
+    from filo.boxes.stage import BOXES, DETECTOR
+    from filo.data.stage import INDEX, PREPARE, DataSettings
+    from filo.descriptions.stage import DESCRIBE
+    from filo.doctor import CHECKED_PARAMS
+    from filo.evaluation.stage import EVALUATE
+    from filo.registry.stage import REGISTER
+    from filo.training.stage import TRAIN
 
     document, registry = load_profile(params_file)
     user_file = (document.get("describe") or {}).get("user_file")  # a file the describe stages read: a DVC dep
     entry = {key: (f"{DATASETS_SECTION}.{key}",) for key in registry.datasets}
-    stages: list[Stage] = [Stage(
-        "preflight", ("doctor",), "filo.stages.doctor", (Arg("--out", PREFLIGHT, "out"),),
-        (*checked_settings(), DoctorSettings), params=(DATASETS_SECTION, *CHECKED_PARAMS))]
+    stages: list[Stage] = [Stage("preflight", DOCTOR.bind(out=PREFLIGHT), params=(DATASETS_SECTION, *CHECKED_PARAMS))]
     for key, spec in registry.datasets.items():
         root = registry.dataset_dir(key)
         if spec.source != "local":
             stages.append(Stage(
-                f"dataset_{key}", ("data", "prepare"), "filo.stages.data",
-                (Arg("--dataset", key, "option"), Arg("--out", root, "out")),
-                (DataSettings,) if spec.source == "synthetic" else (), uncached_outs=True,
+                f"dataset_{key}", PREPARE.bind(dataset=key, out=root),
+                settings=(DataSettings,) if spec.source == "synthetic" else (), uncached_outs=True,
                 network=spec.source == "download", after=(PREFLIGHT,), params=entry[key]))
+        stages.append(Stage(f"index_{key}", INDEX.bind(dataset=key, root=root, out=registry.manifest(key)),
+                            params=entry[key]))
         stages.append(Stage(
-            f"index_{key}", ("data", "index"), "filo.stages.data",
-            (Arg("--dataset", key, "option"), Arg("--root", root, "dep"),
-             Arg("--out", registry.manifest(key), "out")),
-            (IndexSettings,), params=entry[key]))
-        stages.append(Stage(
-            f"describe_{key}", ("describe",), "filo.stages.describe",
-            (Arg("--manifest", registry.manifest(key), "dep"), Arg("--out", registry.descriptions(key), "out")),
-            (DescribeSettings,), network=True, after=(str(user_file),) if user_file else ()))
-    stages.append(Stage("detector", ("boxes-detector",), "filo.stages.boxes",
-                        (Arg("--out", "models/detector", "out"),), (DetectorSettings,), after=(PREFLIGHT,)))
+            f"describe_{key}", DESCRIBE.bind(manifest=registry.manifest(key), out=registry.descriptions(key)),
+            network=True, after=(str(user_file),) if user_file else ()))
+    stages.append(Stage("detector", DETECTOR.bind(out="models/detector"), after=(PREFLIGHT,)))
     for key in registry.evaluated:
-        stages.append(Stage(
-            f"boxes_{key}", ("boxes",), "filo.stages.boxes",
-            (Arg("--manifest", registry.manifest(key), "dep"),
-             Arg("--descriptions", registry.descriptions(key), "dep"),
-             Arg("--detector", "models/detector", "dep"),
-             Arg("--out", registry.boxes(key), "out")),
-            (BoxesSettings,)))
+        stages.append(Stage(f"boxes_{key}", BOXES.bind(
+            manifest=registry.manifest(key), descriptions=registry.descriptions(key), detector="models/detector",
+            out=registry.boxes(key))))
     for source, target in registry.directions:
         key = direction_key(source, target)
-        stages.append(Stage(
-            f"train_{key}", ("train",), "filo.stages.train",
-            (Arg("--manifest", registry.manifest(source), "dep"),
-             Arg("--descriptions", registry.descriptions(source), "dep"),
-             Arg("--eval-manifest", registry.manifest(target), "dep"),
-             Arg("--out", f"models/filo_{key}.pt", "out")),
-            (TrainParams,)))
+        stages.append(Stage(f"train_{key}", TRAIN.bind(
+            manifest=registry.manifest(source), descriptions=registry.descriptions(source),
+            eval_manifest=registry.manifest(target), out=f"models/filo_{key}.pt")))
     evaluations = [(direction_key(source, target), direction_key(source, target), target)
                    for source, target in registry.directions]
     evaluations += [(target_key(direction_key(*direction), target), direction_key(*direction), target)
                     for direction in registry.directions for target in registry.targets]
     for name, direction, target in evaluations:
         stages.append(Stage(
-            f"evaluate_{name}", ("evaluate",), "filo.stages.evaluate",
-            (Arg("--model", f"models/filo_{direction}.pt", "dep"),
-             Arg("--manifest", registry.manifest(target), "dep"),
-             Arg("--descriptions", registry.descriptions(target), "dep"),
-             Arg("--boxes", registry.boxes(target), "dep"),
-             Arg("--out-dir", f"results/{name}", "out")),
-            (EvaluationSettings,), out_files=EVALUATION_FILES, metrics=EVALUATION_METRICS, plots=EVALUATION_PLOTS))
-    register_args = []
-    for source, target in registry.directions:
-        key = direction_key(source, target)
-        register_args += [Arg("--model", f"models/filo_{key}.pt", "dep"),
-                          Arg("--metrics", f"results/{key}/metrics.json", "dep"),
-                          Arg("--verdict", f"results/{key}/verdict.json", "dep"),
-                          Arg("--descriptions", registry.descriptions(target), "dep"),
-                          Arg("--calibration-manifest", registry.manifest(target), "dep")]
-    for target in registry.targets:
-        register_args += [Arg("--target-manifest", registry.manifest(target), "dep"),
-                          Arg("--target-descriptions", registry.descriptions(target), "dep")]
-    stages.append(Stage("register", ("register",), "filo.stages.register",
-                        (*register_args, Arg("--out", "results/registration.json", "out")), (RegisterSettings,)))
+            f"evaluate_{name}", EVALUATE.bind(
+                model=f"models/filo_{direction}.pt", manifest=registry.manifest(target),
+                descriptions=registry.descriptions(target), boxes=registry.boxes(target), out_dir=f"results/{name}"),
+            out_files=EVALUATION_FILES, metrics=EVALUATION_METRICS, plots=EVALUATION_PLOTS))
+    if not registry.directions:  # a single dataset trains nothing: there is no model to register
+        return stages
+    keys = [direction_key(source, target) for source, target in registry.directions]
+    targets = [target for _, target in registry.directions]
+    stages.append(Stage("register", REGISTER.bind(
+        model=[f"models/filo_{key}.pt" for key in keys], metrics=[f"results/{key}/metrics.json" for key in keys],
+        verdict=[f"results/{key}/verdict.json" for key in keys],
+        descriptions=[registry.descriptions(target) for target in targets],
+        calibration_manifest=[registry.manifest(target) for target in targets],
+        target_manifest=[registry.manifest(target) for target in registry.targets],
+        target_descriptions=[registry.descriptions(target) for target in registry.targets],
+        out="results/registration.json")))
     return stages
 
 
@@ -225,7 +210,7 @@ def tracked_params(stage: Stage, document: dict) -> list[str]:
     from filo.settings import result_keys
 
     keys = [key for key in stage.params if _has_key(document, key)]
-    for cls in stage.settings:
+    for cls in stage.tracked_settings:
         section = document.get(cls.SECTION)
         if isinstance(section, dict):
             keys += [f"{cls.SECTION}.{key}" for key in result_keys(cls, section)]
@@ -245,13 +230,13 @@ def dvc_stage(stage: Stage, document: dict) -> dict:
     """The stage as a dvc.yaml entry (paths relative to the profile folder, code under ${code_root})."""
     definition: dict = {"cmd": " ".join(["filo", *stage.argv()])}
     deps = [f"{CODE_ROOT}/{path}" for path in code_dependencies(stage)]
-    deps += stage.paths("dep") + list(stage.after)
+    deps += stage.binding.paths("in") + list(stage.after)
     definition["deps"] = list(dict.fromkeys(deps))
     params = tracked_params(stage, document)
     if params:
         definition["params"] = params
     outs: list = []
-    for path in stage.paths("out"):
+    for path in stage.binding.paths("out"):
         if stage.out_files:
             outs += [f"{path}/{name}" for name in stage.out_files]
         elif stage.uncached_outs:
@@ -259,7 +244,7 @@ def dvc_stage(stage: Stage, document: dict) -> dict:
         else:
             outs.append(path)
     definition["outs"] = outs
-    out_dir = stage.paths("out")[0] if stage.paths("out") else ""
+    out_dir = stage.binding.paths("out")[0] if stage.binding.paths("out") else ""
     if stage.metrics:
         definition["metrics"] = [{f"{out_dir}/{name}": {"cache": False}} for name in stage.metrics]
     if stage.plots:

@@ -24,9 +24,12 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from filo.evaluation.stage import EVALUATE
+from filo.registry.stage import REGISTER
+
 from . import tasks
 from .dag import pipeline_stages
-from .fanout import run_sharded_boxes, run_sharded_evaluation
+from .fanout import run_sharded
 from .runner import dask_cluster, working_directory
 
 
@@ -57,19 +60,18 @@ def filo_pipeline(
     with working_directory(run_root), dask_cluster(workers=workers, address=dask_address,
                                                     processes=processes) as address:
         for stage in pipeline_stages(params_path):
-            if stage.command == ("register",) and not register_model:
+            if stage.spec is REGISTER and not register_model:
                 continue
             logger.info("stage %s: filo %s", stage.name, " ".join(stage.argv()))
-            if stage.command == ("boxes",):
-                run_sharded_boxes(stage, here, params_path, dask_address=address, shards=shards)
-            elif stage.command == ("evaluate",):
-                metrics[stage.name] = run_sharded_evaluation(stage, here, params_path, dask_address=address,
-                                                             shards=shards)
+            if stage.spec.fanout is not None:
+                result = run_sharded(stage, here, params_path, dask_address=address, shards=shards)
+                if stage.spec is EVALUATE:
+                    metrics[stage.name] = result
             else:
                 task = tasks.network_stage_task if stage.network else tasks.stage_task
                 task.with_options(name=stage.name)(stage, here, params_path)
-            if stage.command == ("register",):
-                registration = json.loads(stage.path("--out", here).read_text(encoding="utf-8"))
+            if stage.spec is REGISTER:
+                registration = json.loads(stage.path("out", here).read_text(encoding="utf-8"))
     for name, values in metrics.items():
         logger.info("%s: %s", name, ", ".join(f"{key} {value:.4f}" for key, value in values.items()))
     return {"metrics": metrics, "registration": registration}

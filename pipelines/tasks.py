@@ -35,13 +35,15 @@ _NETWORK = {
 
 def run_stage(stage: Stage, root: Path, params_file: Path) -> None:
     """Run `stage` as `dvc repro` does: its command line (paths under `root`, e.g. "." for the working directory)
-    parsed by the `filo` parser, run as that pipeline stage (so it is recorded in MLflow like under DVC).
+    parsed by the parser its declaration derives for `filo`, run as that pipeline stage (so it is recorded in
+    MLflow like under DVC).
 
     Errors propagate (Prefect marks the task failed and retries network-bound stages).
     """
-    from filo.cli import build_parser, run_parsed
+    from filo.cli import run_parsed
 
-    run_parsed(build_parser().parse_args(stage.argv(root, params_file)), stage=stage.name)
+    argv = stage.argv(root, params_file)[len(stage.command):]
+    run_parsed(stage.spec.parser().parse_args(argv), stage=stage.name)
 
 
 stage_task = task(run_stage, name="stage", **_LOCAL)

@@ -1,1 +1,2 @@
-"""Pipeline stages: one module per stage, each a function with explicit inputs/outputs plus its CLI."""
+"""The `filo` subcommands: one module per command; a pipeline stage's module registers the stage's declaration
+(`filo.stagespec.StageSpec`, next to its library function), the others parse their own arguments."""

@@ -1,8 +1,8 @@
 """`filo data {prepare,download,index,synth}`: get a dataset onto disk, index it to a manifest, or make a synthetic one.
 
-Argument parsing only, over `filo.data.stage` (`prepare_dataset`, `index_manifest`: the
-pipeline's stages; which dataset: `--dataset KEY` of the params' `datasets:` registry,
-settings in params sections `data` and `index`),
+`prepare` and `index` are the pipeline's stages, declared in `filo.data.stage` (`PREPARE`,
+`INDEX`: which dataset is `--dataset KEY` of the params' `datasets:` registry, settings in
+params sections `data` and `index`); `download` and `synth` parse their arguments here, over
 `filo.data.download.download_dataset` and `filo.data.synthetic.generate_dataset` / `pack_archive`.
 """
 
@@ -12,14 +12,7 @@ import argparse
 from pathlib import Path
 
 from filo.data.registry import LAYOUTS
-from filo.data.stage import DataSettings, IndexSettings
-from filo.settings import (
-    InputPath,
-    OutputPath,
-    add_params_argument,
-    add_settings_arguments,
-    settings_from_args,
-)
+from filo.data.stage import INDEX, PREPARE
 
 # Options of `filo data synth` passed on to generate_dataset only when given, so its defaults apply.
 _SYNTH_SIZE_OPTIONS = ("image_size", "n_train_good", "n_test_good", "n_test_per_defect")
@@ -31,45 +24,6 @@ def run_download(args: argparse.Namespace) -> int:
 
     dataset_dir = download_dataset(args.name, args.root, url=args.url, sha256=args.sha256, archive=args.archive)
     print(f"{args.name} dataset ready at {dataset_dir}")
-    return 0
-
-
-def run_prepare(args: argparse.Namespace) -> int:
-    """Generate or download the registered dataset --dataset into --out (sizes of a generated one: section `data`)."""
-    from filo.data.registry import load_registry
-    from filo.data.stage import prepare_dataset
-
-    spec = load_registry(args.params)[args.dataset]
-    path = prepare_dataset(spec, args.out, settings_from_args(args, DataSettings))
-    print(f"dataset {args.dataset} ({spec.layout} layout) ready at {path}")
-    return 0
-
-
-def run_index(args: argparse.Namespace) -> int:
-    """Index a dataset tree into a manifest Parquet and print a summary."""
-    from filo.data.index import default_rejects_path, format_summary
-    from filo.data.registry import load_registry
-    from filo.data.stage import index_manifest
-    from filo.errors import FiloError
-
-    settings = settings_from_args(args, IndexSettings)
-    if args.dataset is not None:
-        if args.name is not None or args.layout is not None:
-            raise FiloError("--dataset takes the name and layout from the params' `datasets:` entry; "
-                            "drop --name/--layout, or drop --dataset to index a tree by hand")
-        registry = load_registry(args.params)
-        spec = registry[args.dataset]
-        result = index_manifest(args.root, args.out, dataset=registry.name(args.dataset), layout=spec.layout,
-                                categories=spec.categories, settings=settings)
-    elif args.name is None:
-        raise FiloError("name the dataset stored in the manifest (--name NAME), or index a registered one "
-                        "(--params params.yaml --dataset KEY)")
-    else:
-        result = index_manifest(args.root, args.out, dataset=args.name, layout=args.layout, settings=settings)
-    print(format_summary(result))
-    print(f"manifest written to {args.out}")
-    if settings.skip_bad:
-        print(f"rejects written to {default_rejects_path(args.out)}")
     return 0
 
 
@@ -109,39 +63,6 @@ def _add_download(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_download)
 
 
-def _add_prepare(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "prepare",
-        help="the pipeline's dataset stage: generate (synthetic) or download one dataset",
-        description="Make the dataset --dataset of the params' `datasets:` registry at --out: generated in its "
-        "layout (source synthetic; sizes: params section `data`) or downloaded, verified and extracted "
-        "(source download).",
-    )
-    parser.add_argument("--dataset", required=True, metavar="KEY", help="the dataset's key in `datasets:` of --params")
-    parser.add_argument("--out", type=OutputPath, required=True, help="dataset folder to write")
-    add_params_argument(parser)
-    add_settings_arguments(parser.add_argument_group("data settings (params section `data`)"), DataSettings)
-    parser.set_defaults(func=run_prepare)
-
-
-def _add_index(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "index",
-        help="index a dataset tree into a manifest Parquet",
-        description="Find every image of an MVTec AD, VisA or folder layout tree, validate images and masks, "
-        "and write the manifest. Bad files fail the command with the full list unless --skip-bad.",
-    )
-    parser.add_argument("--root", type=InputPath, required=True, help="dataset root (holds the category folders)")
-    parser.add_argument("--out", type=OutputPath, required=True, help="manifest Parquet to write")
-    parser.add_argument("--layout", choices=LAYOUTS, help="on-disk layout (default: detected)")
-    parser.add_argument("--name", help="dataset name stored in the manifest (a tree indexed by hand)")
-    parser.add_argument("--dataset", metavar="KEY", help="a registered dataset: its key in `datasets:` of --params "
-                        "(name, layout and categories come from there)")
-    add_params_argument(parser)
-    add_settings_arguments(parser.add_argument_group("index settings (params section `index`)"), IndexSettings)
-    parser.set_defaults(func=run_index)
-
-
 def _add_synth(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "synth",
@@ -165,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `filo data` with its download, index and synth subcommands."""
     parser = subparsers.add_parser("data", help="download, index or synthesize datasets")
     commands = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    _add_prepare(commands)
+    PREPARE.register(commands)
     _add_download(commands)
-    _add_index(commands)
+    INDEX.register(commands)
     _add_synth(commands)

@@ -26,20 +26,21 @@ ALLOWED: dict[str, set[str]] = {
     "filo.metrics": BASE,
     "filo.tracking": BASE | {"filo.io"},
     "filo.settings": BASE,
+    "filo.stagespec": BASE | {"filo.settings", "filo.tracking"},  # a stage's one declaration; records its runs
     "filo.preflight": BASE | {"filo.settings"},  # what a check is; each package's preflight module uses it
-    "filo.data": BASE | {"filo.io", "filo.settings", "filo.preflight"},  # the dataset registry is read from params.yaml
-    "filo.descriptions": BASE | {"filo.io", "filo.vocabulary", "filo.data", "filo.preflight"},
+    "filo.data": BASE | {"filo.io", "filo.settings", "filo.preflight", "filo.stagespec"},  # the dataset registry is read from params.yaml
+    "filo.descriptions": BASE | {"filo.io", "filo.vocabulary", "filo.data", "filo.preflight", "filo.stagespec"},
     "filo.boxes": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data", "filo.descriptions",
-                          "filo.preflight", "filo.settings"},
+                          "filo.preflight", "filo.settings", "filo.stagespec"},
     "filo.presets": BASE,  # the model presets as data files
     "filo.clip": BASE | {"filo.preflight", "filo.presets"},  # open_clip weights: tags, local checkpoints, and their preflight check
     "filo.model": BASE | {"filo.io", "filo.integrity", "filo.vocabulary", "filo.clip", "filo.presets",
                           "filo.settings"},  # FiLoConfig's Literal fields are checked by the settings convention
     "filo.training": BASE | {"filo.io", "filo.integrity", "filo.device", "filo.kernels", "filo.tracking", "filo.data",
-                             "filo.descriptions", "filo.model", "filo.settings"},
+                             "filo.descriptions", "filo.model", "filo.settings", "filo.stagespec"},
     "filo.evaluation": BASE | {"filo.io", "filo.device", "filo.kernels", "filo.tracking", "filo.metrics", "filo.settings",
                                "filo.vocabulary",  # a verdict names its category by the shared rule
-                               "filo.data", "filo.descriptions", "filo.boxes", "filo.model"},
+                               "filo.data", "filo.descriptions", "filo.boxes", "filo.model", "filo.stagespec"},
     "filo.prediction": BASE | {"filo.io", "filo.integrity", "filo.device", "filo.kernels", "filo.vocabulary", "filo.data",
                                "filo.descriptions", "filo.boxes", "filo.model",
                                "filo.evaluation"},  # the verdict and its calibration
@@ -47,7 +48,7 @@ ALLOWED: dict[str, set[str]] = {
                            "filo.evaluation", "filo.prediction"},  # runs behind the predictor's model interface
     "filo.registry": BASE | {"filo.io", "filo.vocabulary", "filo.device", "filo.tracking", "filo.data", "filo.metrics",
                              "filo.descriptions", "filo.boxes", "filo.evaluation", "filo.prediction", "filo.model",
-                             "filo.export"},
+                             "filo.export", "filo.stagespec"},
     "filo.app": BASE | {"filo.io", "filo.tracking", "filo.data", "filo.descriptions", "filo.evaluation",
                         "filo.prediction", "filo.registry",
                         "filo.export",  # --runtime onnx|openvino serves exports
@@ -56,7 +57,7 @@ ALLOWED: dict[str, set[str]] = {
     "filo.doctor": BASE | {"filo.io", "filo.preflight", "filo.data", "filo.descriptions", "filo.boxes", "filo.clip"},
     "filo.rehearsal": BASE | {"filo.io", "filo.data", "filo.boxes", "filo.model"},
     "filo.stages": None,  # the CLI modules: any package (their reach per stage is checked in test_dag.py)
-    "filo.cli": BASE | {"filo.io", "filo.stages", "filo.settings", "filo.tracking"},
+    "filo.cli": BASE | {"filo.io", "filo.stages", "filo.settings", "filo.stagespec"},
     "filo.pipelines": None,  # the DAG and the Prefect flows: they drive everything
 }
 """Package -> the filo packages it may import (None: any)."""
@@ -94,7 +95,7 @@ def test_filo_packages_import_each_other_without_a_cycle(graph) -> None:
 
 def test_imports_inside_functions_and_parent_packages_are_found() -> None:
     found = direct_imports("filo.cli")
-    assert "filo.tracking" in found  # imported inside run_parsed only
+    assert "filo.stagespec" in found  # imported inside run_parsed only
     assert {"filo.stages", "filo.errors"} <= found
     assert "filo.training" in direct_imports("filo.stages.train")  # parent package of filo.training.params
 

@@ -1,9 +1,10 @@
 """The `filo` console entry point: one subcommand per pipeline stage.
 
 Every module in `filo.stages` that defines `register(subparsers)` is a subcommand:
-`register` adds its parser and sets `func(args) -> int | None` on the namespace.
-Stage modules import heavy libraries (torch, open_clip, ...) inside their functions
-so `filo --help` stays fast.
+`register` adds its parser and sets `func(args) -> int | None` on the namespace. A pipeline
+stage's parser is derived from its declaration (`filo.stagespec.StageSpec.register`), which
+lives next to its library function. Stage modules import heavy libraries (torch, open_clip,
+...) inside their functions so `filo --help` stays fast.
 
 Exit codes: 0 success, 1 some inputs failed (stage-specific), 2 a `FiloError` (printed as
 one line, without a traceback; a full disk is one too), 128 + signal number when
@@ -91,20 +92,19 @@ STAGE_ENV = "DVC_STAGE"
 
 
 def run_parsed(args: argparse.Namespace, *, stage: str | None = None) -> int | None:
-    """Run a parsed command; as pipeline stage `stage` its execution is recorded in MLflow (`tracking.stage_run`).
+    """Run a parsed command; as pipeline stage `stage` its execution is recorded in MLflow.
 
-    Outside a pipeline (`stage` None: a command typed by hand) nothing is recorded.
+    A command declared as a stage (`filo.stagespec.StageSpec`) is recorded by its declaration
+    (`StageSpec.recorded`); outside a pipeline (`stage` None: a command typed by hand), and
+    for the other commands, nothing is recorded.
     """
-    from filo.settings import InputPath, OutputPath, loaded_settings, stage_paths
+    from filo.settings import loaded_settings
+    from filo.stagespec import SPEC_DEST
 
-    inputs, outputs = stage_paths(args, InputPath), stage_paths(args, OutputPath)
-    if stage is None or not (inputs or outputs):
+    spec = getattr(args, SPEC_DEST, None)
+    if stage is None or spec is None:
         return args.func(args)
-    from filo.tracking import stage_run
-
-    command = " ".join(word for word in (args.command, getattr(args, "data_command", None),
-                                         getattr(args, "model_command", None)) if word)
-    with stage_run(stage, command, inputs=inputs, outputs=outputs, settings=lambda: loaded_settings(args)):
+    with spec.recorded(stage, spec.values(args), args.params, settings=lambda: loaded_settings(args)):
         return args.func(args)
 
 

@@ -392,10 +392,12 @@ def settings_overrides(args: argparse.Namespace, cls: type, *, prefix: str = "")
     return overrides
 
 
-def add_params_argument(parser: argparse.ArgumentParser) -> None:
-    """The `--params FILE` option of every stage command (the pipeline's params.yaml)."""
-    parser.add_argument("--params", type=InputPath, metavar="FILE",
-                        help="params file whose section of this stage holds its settings (DVC's params.yaml); "
+def add_params_argument(parser: argparse.ArgumentParser, *, default: str | os.PathLike | None = None,
+                        help: str | None = None) -> None:
+    """The `--params FILE` option of every stage command (the pipeline's params.yaml); `default`: the file read
+    when none is given (None: the built-in defaults), `help` replaces the standard text."""
+    parser.add_argument("--params", type=InputPath, metavar="FILE", default=None if default is None else InputPath(default),
+                        help=help or "params file whose section of this stage holds its settings (DVC's params.yaml); "
                         "flags below override single values (default: the built-in defaults)")
 
 
@@ -424,13 +426,3 @@ class InputPath(type(Path())):
 class OutputPath(type(Path())):
     """The `type=` of a command's path argument that the stage writes (recorded as a stage output)."""
 
-
-def stage_paths(args: argparse.Namespace, kind: type[Path]) -> dict[str, list[Path]]:
-    """Argument name -> the paths of type `kind` (InputPath or OutputPath) given to a parsed command."""
-    found: dict[str, list[Path]] = {}
-    for name, value in vars(args).items():
-        values = value if isinstance(value, list) else [value]
-        paths = [item for item in values if isinstance(item, kind)]
-        if paths:
-            found[name] = [Path(path) for path in paths]
-    return found

@@ -14,8 +14,9 @@ experiment marks KILLED every RUNNING run whose owner on this host no longer exi
 Every pipeline stage (a `filo` command run by `dvc repro`, which sets ``DVC_STAGE``, or by
 the Prefect flow) is recorded as one run of the experiment `STAGES_EXPERIMENT` by
 `stage_run`: its settings as params, its code version, and each input and output path
-with its DVC md5 as tags (``input.<path>``, ``output.<path>``); manifests, descriptions and
-boxes are also logged as MLflow dataset inputs whose digest is that md5. Runs a stage
+with its DVC md5 as tags (``input.<path>``, ``output.<path>``); the inputs its declaration
+marks as datasets (manifests, descriptions, boxes: `filo.stagespec`) are also logged as MLflow
+dataset inputs whose digest is that md5. Runs a stage
 opens itself (training, evaluation, registration) are nested under its stage run.
 """
 
@@ -29,7 +30,7 @@ import os
 import re
 import socket
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,6 @@ TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 _SQLITE_PREFIX = "sqlite:///"
 STAGES_EXPERIMENT = "filo-stages"
 """The experiment holding one run per pipeline stage execution."""
-DATASET_ARGUMENTS = ("manifest", "eval_manifest", "descriptions", "boxes")
-"""Stage arguments whose files are logged as MLflow dataset inputs."""
 OWNER_TAG = "filo.process"
 
 
@@ -260,11 +259,14 @@ def stage_run(
     *,
     inputs: Mapping[str, list[Path]],
     outputs: Mapping[str, list[Path]],
+    datasets: Collection[str] = (),
     settings: Callable[[], list[Any]],
 ) -> Iterator[Any]:
     """Record one execution of pipeline stage `stage` (see the module docstring) around the block.
 
-    `inputs`/`outputs`: argument name -> paths; `settings` is called after the block for the
+    `inputs`/`outputs`: argument name -> paths (`filo.stagespec.StageSpec.recorded` derives them from
+    the stage's declaration); the inputs named in `datasets` are also logged as MLflow dataset
+    inputs; `settings` is called after the block for the
     settings objects the stage loaded (their fields become params). The run ends FINISHED,
     or FAILED when the block raises.
     """
@@ -280,7 +282,7 @@ def stage_run(
                     continue
                 digest = dvc_md5(path)
                 mlflow.set_tag(f"input.{path.as_posix()}", f"md5:{digest}")
-                if role in DATASET_ARGUMENTS:
+                if role in datasets:
                     _log_dataset(role, path, digest)
         yield run
         for loaded in settings():

@@ -3,8 +3,6 @@ params are tracked key by key, code deps are complete."""
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import os
 from pathlib import Path
 
@@ -15,23 +13,12 @@ from filo.pipelines.dag import dvc_yaml_text, pipeline_stages
 from filo.pipelines.imports import module_closure, repository_paths
 
 from filo.cli import build_parser
-from filo.doctor import checked_settings
 from filo.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILES = {"demo": REPO, "paper": REPO / "profiles" / "paper"}
 DEMO_STAGES = pipeline_stages(REPO / "params.yaml")
 UPSTREAM_COMMANDS = {("data", "prepare"), ("data", "index"), ("describe",), ("boxes-detector",), ("boxes",)}
-
-
-def _settings_classes(module_name: str) -> list[type]:
-    """The settings dataclasses (those with a SECTION) a stage's CLI module uses."""
-    module = importlib.import_module(module_name)
-    classes = [value for value in vars(module).values()
-               if isinstance(value, type) and dataclasses.is_dataclass(value) and hasattr(value, "SECTION")]
-    if module_name == "filo.stages.doctor":  # the preflight checks the inputs the other stages' sections name
-        classes += checked_settings()
-    return classes
 
 
 @pytest.mark.parametrize("profile", PROFILE_FOLDERS)
@@ -145,12 +132,10 @@ def test_each_stage_lists_the_code_it_imports(stage):
 @pytest.mark.parametrize("stage", DEMO_STAGES, ids=lambda stage: stage.name)
 def test_each_stage_command_parses_and_its_sections_load_in_both_profiles(stage):
     args = build_parser().parse_args(stage.argv())
-    assert callable(args.func)
-    classes = {cls.SECTION: cls for cls in _settings_classes(stage.module)}
-    assert set(stage.sections) <= set(classes), f"{stage.name} declares sections its CLI does not read"
+    assert args.stage_spec is stage.spec and args.func == stage.spec.run
     for folder in (*PROFILES.values(), REPO / "profiles" / "custom"):
-        for section in stage.sections:
-            load_settings(classes[section], folder / "params.yaml")  # strict: an unknown key fails
+        for cls in stage.tracked_settings:
+            load_settings(cls, folder / "params.yaml")  # strict: an unknown key fails
 
 
 @pytest.mark.parametrize("stage", [s for s in DEMO_STAGES if s.command in UPSTREAM_COMMANDS],

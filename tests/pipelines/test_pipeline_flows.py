@@ -10,19 +10,20 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from filo.pipelines.dag import Arg, Stage
-from filo.pipelines.fanout import fanout_dir, run_sharded_boxes, run_sharded_evaluation
+from filo.pipelines.dag import Stage
+from filo.pipelines.fanout import fanout_dir, run_sharded
 
 from filo.boxes.artifact import rows_to_table, write_boxes_table
 from filo.boxes.rules import BoxRules
-from filo.boxes.stage import BoxesSettings, extract_boxes_stage
+from filo.boxes.stage import BOXES, BoxesSettings, extract_boxes_stage
 from filo.data.manifest import read_manifest
 from filo.evaluation.evaluate import evaluate
 from filo.evaluation.settings import EvaluationSettings
+from filo.evaluation.stage import EVALUATE
 
 pytestmark = pytest.mark.slow
 
-BOXES = BoxesSettings(rules=BoxRules(image_size=64), device="cpu")
+BOXES_SETTINGS = BoxesSettings(rules=BoxRules(image_size=64), device="cpu")
 
 
 def _params_file(path, section: str, values: dict):
@@ -34,15 +35,14 @@ def test_sharded_boxes_equal_one_unsharded_run(prefect_server, dask_address, tin
                                                tmp_path):
     # Bytes: the workers compute with this process's thread count (filo.kernels.use_reproducible_kernels).
     whole = extract_boxes_stage(tiny_inputs.manifest, tiny_inputs.descriptions, tiny_detector,
-                                tmp_path / "whole.parquet", BOXES)
+                                tmp_path / "whole.parquet", BOXES_SETTINGS)
 
     out = tmp_path / "sharded" / "boxes.parquet"
-    stage = Stage("boxes", ("boxes",), "filo.stages.boxes", (
-        Arg("--manifest", str(tiny_inputs.manifest), "dep"), Arg("--descriptions", str(tiny_inputs.descriptions), "dep"),
-        Arg("--detector", str(tiny_detector), "dep"), Arg("--out", str(out), "out")), ("boxes",))
+    stage = Stage("boxes", BOXES.bind(manifest=tiny_inputs.manifest, descriptions=tiny_inputs.descriptions,
+                                      detector=tiny_detector, out=out))
     params = _params_file(tmp_path / "params.yaml", "boxes", {"rules": {"image_size": 64}, "device": "cpu"})
     # the stage's paths are absolute, so they stay as they are under any run root
-    merged = run_sharded_boxes(stage, tmp_path, params, dask_address=dask_address, shards=3)
+    merged = run_sharded(stage, tmp_path, params, dask_address=dask_address, shards=3)
 
     assert merged == out
     assert pq.read_table(merged).equals(pq.read_table(whole), check_metadata=True)
@@ -81,12 +81,10 @@ def test_sharded_evaluation_equals_filo_evaluate(prefect_server, dask_address, t
                      boxes_path=boxes, settings=EvaluationSettings(**common, experiment=None))
 
     out_dir = tmp_path / "sharded"
-    stage = Stage("evaluate", ("evaluate",), "filo.stages.evaluate", (
-        Arg("--model", str(tiny_inputs.model), "dep"), Arg("--manifest", str(tiny_inputs.manifest), "dep"),
-        Arg("--descriptions", str(tiny_inputs.descriptions), "dep"), Arg("--boxes", str(boxes), "dep"),
-        Arg("--out-dir", str(out_dir), "out")), ("evaluate",))
+    stage = Stage("evaluate", EVALUATE.bind(model=tiny_inputs.model, manifest=tiny_inputs.manifest,
+                                            descriptions=tiny_inputs.descriptions, boxes=boxes, out_dir=out_dir))
     params = _params_file(tmp_path / "params.yaml", "evaluate", {**common, "experiment": "pipeline-test"})
-    mean = run_sharded_evaluation(stage, tmp_path, params, dask_address=dask_address, shards=3)
+    mean = run_sharded(stage, tmp_path, params, dask_address=dask_address, shards=3)
 
     _assert_close_metrics(mean, whole.metrics.mean)
     for name in ("metrics.json", "metrics_detail.json", "verdict.json"):

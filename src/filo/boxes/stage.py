@@ -4,7 +4,8 @@
 or, for a real Grounding DINO (`kind: grounding_dino`), a record of the user's config,
 checkpoint and text encoder after checking that they load. Either way the folder holds
 ``detector.json``, which `open_detector` reads, so the boxes stage takes one path.
-`extract_boxes_stage` runs that detector over a manifest's test images.
+`extract_boxes_stage` runs that detector over a manifest's test images. `DETECTOR` and
+`BOXES` declare the two stages (`filo.stagespec`): their commands, DAG stages and run records.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import ClassVar, Literal
 from filo.boxes.rules import AUTHORS_RULES, BoxRules
 from filo.errors import FiloError
 from filo.settings import check_choices
+from filo.stagespec import StageSpec, path_in, path_out
 
 logger = logging.getLogger(__name__)
 
@@ -164,3 +166,26 @@ def extract_boxes_stage(
                          shard_size=settings.shard_size, strict=settings.strict)
     logger.info("wrote boxes to %s", path)
     return path
+
+
+DETECTOR = StageSpec(
+    ("boxes-detector",), prepare_detector, DetectorSettings,
+    (path_out("out", "detector folder to write", required=True),),
+    help="make the detector folder `filo boxes` runs: a tiny random one (demo) or a checked real one",
+    description="Write DIR/detector.json (and, for the tiny demo detector, its config, checkpoint and text "
+    "encoder, with MEANINGLESS boxes). A real Grounding DINO is loaded once here to check it.",
+)
+"""`filo boxes-detector`: the detector folder of the boxes stages."""
+
+BOXES = StageSpec(
+    ("boxes",), extract_boxes_stage, BoxesSettings,
+    (path_in("manifest", "manifest Parquet (from `filo data index`)", required=True, dataset=True),
+     path_in("descriptions", "descriptions JSON (from `filo describe`)", required=True, dataset=True),
+     path_in("detector", "detector folder (from `filo boxes-detector`)", required=True),
+     path_out("out", "output Parquet path", required=True)),
+    help="extract Grounding DINO boxes for the test images of a manifest (resumable)",
+    description="Run Grounding DINO over the test images of a manifest with the FiLo caption and rules; "
+    "write one Parquet row per kept box. Progress is kept in OUT.shards/ and resumed on restart.",
+    fanout="manifest",
+)
+"""`filo boxes`: one dataset's boxes; a fanned-out run splits its manifest's test images into shards."""

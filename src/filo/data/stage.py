@@ -4,7 +4,8 @@ Which datasets there are, their names, layouts and sources, is the registry of t
 profile's params (`filo.data.registry`, sections `datasets:` and `targets:`); the demo
 generates its datasets (`source: synthetic`, sizes in section `data`), the paper profile
 downloads MVTec AD and VisA (`source: download`), a local folder is indexed in place.
-Indexing settings live in section `index`.
+Indexing settings live in section `index`. `PREPARE` and `INDEX` declare the two stages
+(`filo.stagespec`): their commands, DAG stages and run records.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from filo.data.registry import DatasetSpec
+from filo.data.registry import LAYOUTS, DatasetSpec
 from filo.errors import FiloError
+from filo.stagespec import StageSpec, option, path_in, path_out
 
 logger = logging.getLogger(__name__)
 
@@ -108,3 +110,68 @@ def index_manifest(
 
     return index_dataset(dataset_dir, out, dataset=dataset, layout=layout, categories=categories,
                          skip_bad=settings.skip_bad, full_decode=settings.full_decode)
+
+
+def prepare_registered(*, dataset: str, out: Path, settings: DataSettings, params_file: Path | None) -> Path:
+    """Generate or download the dataset registered as `dataset` in `params_file` into `out` (`filo data prepare`)."""
+    from filo.data.registry import load_registry
+
+    spec = load_registry(params_file)[dataset]
+    path = prepare_dataset(spec, out, settings)
+    print(f"dataset {dataset} ({spec.layout} layout) ready at {path}")
+    return path
+
+
+PREPARE = StageSpec(
+    ("data", "prepare"), prepare_registered, DataSettings,
+    (option("dataset", "the dataset's key in `datasets:` of --params", required=True, metavar="KEY"),
+     path_out("out", "dataset folder to write", required=True)),
+    params_file=True,
+    help="the pipeline's dataset stage: generate (synthetic) or download one dataset",
+    description="Make the dataset --dataset of the params' `datasets:` registry at --out: generated in its "
+    "layout (source synthetic; sizes: params section `data`) or downloaded, verified and extracted "
+    "(source download).",
+)
+"""`filo data prepare`: one registered dataset onto disk."""
+
+
+def index_tree(*, dataset: str | None, root: Path, out: Path, layout: str | None, name: str | None,
+               settings: IndexSettings, params_file: Path | None) -> None:
+    """Index a registered dataset (`dataset`: its key in `params_file`) or a tree by hand (`name`, `layout`) into
+    the manifest `out` and print a summary (`filo data index`)."""
+    from filo.data.index import default_rejects_path, format_summary
+    from filo.data.registry import load_registry
+
+    if dataset is not None:
+        if name is not None or layout is not None:
+            raise FiloError("--dataset takes the name and layout from the params' `datasets:` entry; "
+                            "drop --name/--layout, or drop --dataset to index a tree by hand")
+        registry = load_registry(params_file)
+        spec = registry[dataset]
+        result = index_manifest(root, out, dataset=registry.name(dataset), layout=spec.layout,
+                                categories=spec.categories, settings=settings)
+    elif name is None:
+        raise FiloError("name the dataset stored in the manifest (--name NAME), or index a registered one "
+                        "(--params params.yaml --dataset KEY)")
+    else:
+        result = index_manifest(root, out, dataset=name, layout=layout, settings=settings)
+    print(format_summary(result))
+    print(f"manifest written to {out}")
+    if settings.skip_bad:
+        print(f"rejects written to {default_rejects_path(out)}")
+
+
+INDEX = StageSpec(
+    ("data", "index"), index_tree, IndexSettings,
+    (option("dataset", "a registered dataset: its key in `datasets:` of --params (name, layout and categories "
+            "come from there)", metavar="KEY"),
+     path_in("root", "dataset root (holds the category folders)", required=True),
+     path_out("out", "manifest Parquet to write", required=True),
+     option("layout", "on-disk layout (default: detected)", choices=LAYOUTS),
+     option("name", "dataset name stored in the manifest (a tree indexed by hand)")),
+    params_file=True,
+    help="index a dataset tree into a manifest Parquet",
+    description="Find every image of an MVTec AD, VisA or folder layout tree, validate images and masks, "
+    "and write the manifest. Bad files fail the command with the full list unless --skip-bad.",
+)
+"""`filo data index`: one dataset tree into its manifest."""

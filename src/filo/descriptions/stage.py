@@ -1,4 +1,9 @@
-"""The describe stage: fine-grained defect descriptions for every category of a manifest (params section `describe`)."""
+"""The describe stage: fine-grained defect descriptions for every category of a manifest (params section `describe`).
+
+`DESCRIBE` declares the stage (`filo.stagespec`): its command, DAG stages and run records.
+The LLM is used only when an LLM model is configured (`--llm-model` or `describe.llm.model`);
+its API key is read from the OPENAI_API_KEY environment variable only.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from filo.descriptions.resolve import (
     resolve_descriptions,
     validate_source_order,
 )
+from filo.errors import FiloError
+from filo.stagespec import StageSpec, option, path_in, path_out
 
 logger = logging.getLogger(__name__)
 
@@ -67,3 +74,34 @@ def describe_category(name: str, settings: DescribeSettings = DescribeSettings()
     table = resolve_descriptions([key], source_order=settings.sources, llm=settings.llm,
                                  cache_dir=settings.cache_dir, user_file=settings.user_file)
     return key, table[key]
+
+
+def describe(*, manifest: Path | None, out: Path | None, category: str | None, settings: DescribeSettings) -> None:
+    """Write the descriptions artifact of `manifest` to `out`, or print (and with `out`, write) one `category`'s
+    descriptions (`filo describe`)."""
+    if category is not None:
+        if manifest is not None:
+            raise FiloError("--category cannot be combined with --manifest; use one or the other")
+        key, entry = describe_category(category, settings)
+        if out is not None:
+            write_descriptions(out, {key: entry})
+        print(f"{key} (source: {entry.source})")
+        for description in entry.descriptions:
+            print(f"  - {description}")
+        return
+    if manifest is None or out is None:
+        raise FiloError("give --manifest PATH and --out PATH, or --category NAME")
+    describe_manifest(manifest, out, settings)
+
+
+DESCRIBE = StageSpec(
+    ("describe",), describe, DescribeSettings,
+    (path_in("manifest", "manifest Parquet whose categories to describe", dataset=True),
+     path_out("out", "descriptions JSON artifact to write (of the manifest, or of --category; "
+              "`filo predict --descriptions` reads it)"),
+     option("category", 'describe one category, e.g. "gear wheel", and print the result')),
+    help="fine-grained defect descriptions per category (shipped defaults, user file, LLM + cache)",
+    description="Resolve each category's fine-grained defect descriptions. The LLM is used only when "
+    "an LLM model is given (--llm-model); its API key is read from the OPENAI_API_KEY environment variable.",
+)
+"""`filo describe`: one dataset's descriptions artifact."""

@@ -33,11 +33,9 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from filo.boxes.artifact import ImageBoxes
     from filo.boxes.source import ArtifactBoxes
     from filo.descriptions import CategoryDescriptions
     from filo.evaluation.scoring import ScoredImages
-    from filo.model.config import FiLoConfig
     from filo.model.filo import FiLo
 
 logger = logging.getLogger(__name__)
@@ -55,9 +53,10 @@ class EvaluationResult:
 
 
 @dataclass(frozen=True)
-class _Inputs:
-    """Everything read from disk before scoring."""
+class EvaluationInputs:
+    """Everything read from disk before scoring, and where it was read from (see `input_paths`)."""
 
+    paths: Mapping[str, Path | None]
     manifest: pd.DataFrame
     model: FiLo
     descriptions: Mapping[str, CategoryDescriptions]
@@ -79,7 +78,7 @@ def _read_model(model_path: str | os.PathLike, settings: EvaluationSettings) -> 
     return model
 
 
-def load_evaluation_inputs(paths: Mapping[str, Path | None], settings: EvaluationSettings) -> _Inputs:
+def load_evaluation_inputs(paths: Mapping[str, Path | None], settings: EvaluationSettings) -> EvaluationInputs:
     """Read the inputs (see `input_paths`) and check, before any scoring, the zero-shot protocol and the rule."""
     from filo.boxes.source import ArtifactBoxes
     from filo.data.manifest import read_manifest
@@ -96,7 +95,7 @@ def load_evaluation_inputs(paths: Mapping[str, Path | None], settings: Evaluatio
         logger.warning("no --boxes: positions are averaged and nothing is suppressed (not the paper protocol)")
     if not manifest.attrs["has_masks"]:
         logger.warning("manifest %s has no masks: image-level metrics only", paths["manifest"])
-    return _Inputs(manifest, model, load_descriptions(paths["descriptions"]), boxes)
+    return EvaluationInputs(paths, manifest, model, load_descriptions(paths["descriptions"]), boxes)
 
 
 def score_evaluation_part(paths: Mapping[str, Path | None], settings: EvaluationSettings) -> ScoredImages:
@@ -109,15 +108,21 @@ def score_evaluation_part(paths: Mapping[str, Path | None], settings: Evaluation
     from filo.boxes.source import ArtifactBoxes
     from filo.data.manifest import read_manifest
     from filo.descriptions import load_descriptions
+
+    return _score(_read_model(paths["model"], settings), read_manifest(paths["manifest"]),
+                  load_descriptions(paths["descriptions"]),
+                  ArtifactBoxes.load(paths["boxes"], rule=settings.box_rule) if paths["boxes"] is not None else None,
+                  settings)
+
+
+def _score(model: FiLo, manifest: pd.DataFrame, descriptions: Mapping[str, CategoryDescriptions],
+           boxes: ArtifactBoxes | None, settings: EvaluationSettings) -> ScoredImages:
+    """The scores of `manifest`'s test images, with the settings' batch size, workers, device and precision."""
     from filo.evaluation.scoring import score_manifest
 
-    return score_manifest(
-        _read_model(paths["model"], settings), read_manifest(paths["manifest"]),
-        load_descriptions(paths["descriptions"]),
-        boxes=ArtifactBoxes.load(paths["boxes"], rule=settings.box_rule) if paths["boxes"] is not None else None,
-        batch_size=settings.batch_size, num_workers=settings.num_workers, device=resolve_device(settings.device),
-        precision=amp_precision(settings.amp),
-    )
+    return score_manifest(model, manifest, descriptions, boxes=boxes, batch_size=settings.batch_size,
+                          num_workers=settings.num_workers, device=resolve_device(settings.device),
+                          precision=amp_precision(settings.amp))
 
 
 def input_paths(
@@ -132,22 +137,16 @@ def input_paths(
 
 
 def finish_evaluation(
-    scored: ScoredImages,
-    manifest: pd.DataFrame,
-    out_dir: str | os.PathLike,
-    *,
-    config: FiLoConfig,
-    paths: Mapping[str, Path | None],
-    boxes: Mapping[str, ImageBoxes] | None,
-    settings: EvaluationSettings,
+    scored: ScoredImages, inputs: EvaluationInputs, out_dir: str | os.PathLike, settings: EvaluationSettings
 ) -> EvaluationResult:
-    """Metrics, verdict, the output folder and the MLflow run, from the scores of `manifest`'s test split.
+    """Metrics, verdict, the output folder and the MLflow run, from the scores of `inputs.manifest`'s test split.
 
-    `config` is the scoring model's config and `paths` the inputs (see `input_paths`); both
-    are logged. Used by `evaluate` and by flows that score in shards and merge the results.
+    `inputs` (`load_evaluation_inputs`) gives the scoring model's config and the input paths,
+    both logged. Used by `evaluate` and by flows that score in shards and merge the results.
     """
     from filo.tracking import start_run
 
+    manifest, boxes = inputs.manifest, inputs.boxes.by_image if inputs.boxes is not None else None
     dataset = dataset_name(manifest)
     run_info = {"dataset": dataset, "boxes": boxes is not None, "box_rule": settings.box_rule,
                 "pro_fpr_limit": settings.pro_fpr_limit, "bins": settings.bins}
@@ -155,7 +154,7 @@ def finish_evaluation(
                 else contextlib.nullcontext())
     with tracking as run:
         if run is not None:
-            log_run_inputs(config, paths, {"dataset": dataset, **settings.to_dict()})
+            log_run_inputs(inputs.model.config, inputs.paths, {"dataset": dataset, **settings.to_dict()})
         metrics = compute_evaluation_metrics(scored.table, scored.anomaly_maps, scored.masks,
                                              pixel_metrics=manifest.attrs["has_masks"],
                                              pro_fpr_limit=settings.pro_fpr_limit, bins=settings.bins)
@@ -188,13 +187,7 @@ def evaluate(
     averaged and no pixel is suppressed. Pixel metrics are computed only when the manifest
     has masks.
     """
-    from filo.evaluation.scoring import score_manifest
-
     settings = settings or EvaluationSettings()
-    paths = input_paths(model_path, manifest_path, descriptions_path, boxes_path)
-    inputs = load_evaluation_inputs(paths, settings)
-    scored = score_manifest(inputs.model, inputs.manifest, inputs.descriptions, boxes=inputs.boxes,
-                            batch_size=settings.batch_size, num_workers=settings.num_workers,
-                            device=resolve_device(settings.device), precision=amp_precision(settings.amp))
-    return finish_evaluation(scored, inputs.manifest, out_dir, config=inputs.model.config, paths=paths,
-                             boxes=inputs.boxes.by_image if inputs.boxes is not None else None, settings=settings)
+    inputs = load_evaluation_inputs(input_paths(model_path, manifest_path, descriptions_path, boxes_path), settings)
+    scored = _score(inputs.model, inputs.manifest, inputs.descriptions, inputs.boxes, settings)
+    return finish_evaluation(scored, inputs, out_dir, settings)
