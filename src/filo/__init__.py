@@ -8,6 +8,8 @@ reads import statements) does not put src/filo/model under every stage: filo's o
 import `filo.model.factory` themselves (tests/model/test_factory.py checks it).
 """
 
+import importlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from filo.kernels import pin_cpu_code_paths
@@ -19,9 +21,18 @@ __all__ = ["__version__", "create_model"]
 pin_cpu_code_paths()  # before torch or MKL compute anything (they read the variables then): filo.kernels
 
 
-def __getattr__(name: str) -> Any:
-    if name == "create_model":
-        import importlib
+def lazy_attributes(module: str, sources: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module-level ``__getattr__`` for `module` that imports each name of `sources` from its module on first use.
 
-        return importlib.import_module("filo.model.factory").create_model
-    raise AttributeError(f"module 'filo' has no attribute {name!r}")
+    Packages list their public names in ``__all__`` and load them this way, so importing a
+    package (or one of its modules) loads nothing else of it.
+    """
+    def __getattr__(name: str) -> Any:
+        if name in sources:
+            return getattr(importlib.import_module(sources[name]), name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
+__getattr__ = lazy_attributes(__name__, {"create_model": "filo.model.factory"})

@@ -11,8 +11,7 @@ of the package loads no other.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from filo import lazy_attributes
 
 __all__ = [
     "AppSettings",
@@ -26,8 +25,4 @@ _LAZY = {
     "serve": "filo.app.server",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -12,8 +12,7 @@ are imported on first use, so that importing one module of the package loads no 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from filo import lazy_attributes
 
 __all__ = [
     "AUTHORS_RULES",
@@ -41,8 +40,4 @@ _LAZY = {
     "DetectorBoxes": "filo.boxes.source",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

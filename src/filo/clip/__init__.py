@@ -7,8 +7,7 @@ checkpoint. It imports no FiLo model code, so the preflight does not rerun on a 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from filo import lazy_attributes
 
 __all__ = ["TINY_CLIP_NAME", "check_clip", "check_model_name", "create_from_local_checkpoint",
            "is_local_checkpoint", "local_build_options"]
@@ -16,8 +15,4 @@ __all__ = ["TINY_CLIP_NAME", "check_clip", "check_model_name", "create_from_loca
 # Loaded on first use: importing the package does not load open_clip and torch.
 _LAZY = {"check_clip": "filo.clip.preflight", **{name: "filo.clip.weights" for name in __all__ if name != "check_clip"}}
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'filo.clip' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

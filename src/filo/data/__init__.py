@@ -6,8 +6,7 @@ the torch dataset. They are imported on first use, so that importing one module 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from filo import lazy_attributes
 
 __all__ = [
     "AnomalyDataset",
@@ -37,8 +36,4 @@ _LAZY = {
     "AnomalyDataset": "filo.data.torch_dataset",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

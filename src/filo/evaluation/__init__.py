@@ -12,8 +12,7 @@ importing one module of the package loads no other.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from filo import lazy_attributes
 
 __all__ = [
     "EvaluationResult",
@@ -31,8 +30,4 @@ _LAZY = {
     "read_verdict": "filo.evaluation.verdict",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

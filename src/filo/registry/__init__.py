@@ -13,8 +13,7 @@ They are imported on first use, so that importing one module of the package load
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from filo import lazy_attributes
 
 __all__ = [
     "RegisterSettings",
@@ -34,8 +33,4 @@ _LAZY = {
     "calibrate_category": "filo.registry.calibration",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -8,9 +8,7 @@ with `TrainParams` (every number of the recipe; `filo.settings.load_settings` re
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from filo import lazy_attributes
 from filo.training.params import TrainParams
 
 __all__ = ["TrainParams", "TrainResult", "train", "training_state_path"]
@@ -18,8 +16,4 @@ __all__ = ["TrainParams", "TrainResult", "train", "training_state_path"]
 _LAZY = {"TrainResult": "filo.training.trainer", "train": "filo.training.trainer",
          "training_state_path": "filo.training.state"}
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'filo.training' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
