@@ -64,6 +64,8 @@ class RuntimeResult:
     """Median over the rounds of the process CPU time (all threads)."""
     cpu_speedup: float
     """As `speedup`, for CPU time."""
+    round_s: list[float]
+    """Wall seconds per image in each round, in order."""
     max_abs_diff_map: float
     max_abs_diff_score: float
 
@@ -79,6 +81,8 @@ class Result:
     """Median over the interleaved rounds."""
     eager_predict_cpu_s_per_image: float
     """Median over the interleaved rounds of the process CPU time (all threads)."""
+    eager_round_s: list[float]
+    """Eager predict's wall seconds per image in each round, in order."""
     runtimes: list[RuntimeResult]
     rounds: int
     load_average: tuple[float, float]
@@ -208,6 +212,7 @@ def run(name: str, n_images: int, repeats: int, rounds: int, runtimes: list[str]
         max_abs_diff_score=float((eager["naive_score"] - eager["fast_score"]).abs().max()) if naive else None,
         eager_predict_s_per_image=statistics.median(times["torch"]),
         eager_predict_cpu_s_per_image=statistics.median(cpu["torch"]),
+        eager_round_s=times["torch"],
         runtimes=[
             RuntimeResult(
                 runtime=runtime,
@@ -215,6 +220,7 @@ def run(name: str, n_images: int, repeats: int, rounds: int, runtimes: list[str]
                 speedup=statistics.median(e / r for e, r in zip(times["torch"], times[runtime])),
                 cpu_s_per_image=statistics.median(cpu[runtime]),
                 cpu_speedup=statistics.median(e / r for e, r in zip(cpu["torch"], cpu[runtime])),
+                round_s=times[runtime],
                 max_abs_diff_map=float((outputs[runtime].anomaly_map - reference.anomaly_map).abs().max()),
                 max_abs_diff_score=float((outputs[runtime].score - reference.score).abs().max()),
             )
