@@ -45,6 +45,7 @@ from filo.prediction.models import choose_candidate
 from filo.prediction.predictor import Predictor
 from filo.registry.bundle import BUNDLE_FILE, Direction
 from filo.registry.settings import DEFAULT_TARGET_FPR
+from filo.registry.versions import MODELS_SCHEME, registered_version
 from filo.vocabulary import check_category_name
 
 logger = logging.getLogger(__name__)
@@ -121,8 +122,6 @@ def _good_images(good: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple
 
 def _model_record(reference: str) -> tuple[str, dict[str, Any]]:
     """What to load for a model reference (a registered version pinned by number) and how the verdict names it."""
-    from filo.registry.loading import MODELS_SCHEME, registered_version
-
     if reference.startswith(MODELS_SCHEME):
         name, version = registered_version(reference)
         return f"{MODELS_SCHEME}{name}/{version}", {"reference": reference, "name": name, "version": version}

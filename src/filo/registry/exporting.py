@@ -29,14 +29,15 @@ from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import choose_candidate
 from filo.prediction.predictor import ImagePrediction, Predictor
 from filo.registry.bundle import Bundle, Direction, read_bundle
-from filo.registry.loading import (
+from filo.registry.loading import open_predictor
+from filo.registry.versions import (
+    BUNDLE_ARTIFACT,
+    EXPORTS_ARTIFACT,
     MODELS_SCHEME,
     REGISTRY_SCHEMES,
     download_model,
-    open_predictor,
     registered_version,
 )
-from filo.registry.pyfunc import BUNDLE_ARTIFACT, EXPORTS_ARTIFACT
 
 
 def export_model(

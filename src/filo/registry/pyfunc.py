@@ -56,12 +56,10 @@ from mlflow.types.schema import Array, ColSpec, Object, Property, Schema
 from filo.device import resolve_device
 from filo.errors import FiloError
 from filo.registry.bundle import read_bundle
+from filo.registry.versions import BUNDLE_ARTIFACT, EXPORTS_ARTIFACT
 
 logger = logging.getLogger(__name__)
 
-BUNDLE_ARTIFACT = "bundle"
-EXPORTS_ARTIFACT = "exports"
-"""Optional artifact: `filo export` folders of some categories, served by onnxruntime (see `load_context`)."""
 OUTPUT_DIR_ENV = "FILO_PREDICT_OUT_DIR"
 IMAGE_COLUMNS = ("image", "image_path")
 """Each row gives exactly one of these: the image's bytes or a path on the serving machine."""
