@@ -21,6 +21,7 @@ from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import CandidateModel
 from filo.prediction.predictor import Predictor
 from filo.registry.bundle import BUNDLE_FILE, read_bundle
+from filo.registry.category_calibrations import RegistryCalibrations
 from filo.registry.settings import DEFAULT_MODEL_URI
 from filo.registry.versions import MODELS_SCHEME, REGISTRY_SCHEMES, download_bundle, registered_version
 
@@ -51,8 +52,6 @@ def open_predictor(
     downloads go to `download_dir` (default: a new temporary folder that is left in place;
     pass a folder you clean up).
     """
-    from filo.registry.calibration import RegistryCalibrations
-
     reference = str(model)
     if runtime not in RUNTIMES:
         raise FiloError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")

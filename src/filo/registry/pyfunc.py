@@ -179,7 +179,7 @@ def registered_calibrations(bundle_dir: str | os.PathLike):
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
 
-    from filo.registry.calibration import RegistryCalibrations
+    from filo.registry.category_calibrations import RegistryCalibrations
     from filo.tracking import tracking_uri
 
     above = list(Path(bundle_dir).resolve().parents)[:3]  # <model>/artifacts/bundle
