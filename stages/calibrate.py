@@ -19,8 +19,9 @@ def run(args: argparse.Namespace) -> int:
     """CLI entry: calibrate, write and/or register the verdict, print it as JSON."""
     from filo.errors import FiloError
     from filo.evaluation.verdict import write_verdict
-    from filo.registry.calibration import calibrate_category, register_category_verdict
-    from filo.registry.loading import MODELS_SCHEME
+    from filo.registry.calibration import calibrate_category
+    from filo.registry.category_calibrations import register_category_verdict
+    from filo.registry.versions import MODELS_SCHEME
 
     if args.register and not str(args.model).startswith(MODELS_SCHEME):
         raise FiloError(f"--register stores the calibration on a registered model version; --model {args.model} is "

@@ -136,7 +136,8 @@ def test_the_cli_passes_every_flag_to_the_app_settings(monkeypatch):
 
 
 def test_a_calibration_registered_while_the_app_runs_is_used_for_its_category(app_client, demo, tmp_path):
-    from filo.registry.calibration import calibrate_category, register_category_verdict
+    from filo.registry.calibration import calibrate_category
+    from filo.registry.category_calibrations import register_category_verdict
 
     def upload(category):
         image = demo.images[0]

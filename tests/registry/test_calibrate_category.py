@@ -17,7 +17,8 @@ from prediction.builders import VISA_CATEGORY, save_tiny_checkpoint, write_image
 
 from filo.cli import main
 from filo.evaluation.verdict import read_verdict
-from filo.registry.calibration import CATEGORY_TAG_PREFIX, calibrate_category, images_digest
+from filo.registry.calibration import calibrate_category, images_digest
+from filo.registry.category_calibrations import CATEGORY_TAG_PREFIX
 
 from .conftest import registered_champion
 

@@ -75,7 +75,7 @@ def test_each_direction_is_calibrated_on_the_targets_good_images_and_recorded(pr
     record = json.loads((tmp_path / "registration.json").read_text())
     assert record["targets"] == [target.as_dict()] and str(manifest) in record["inputs"]
     from filo.data.manifest import read_manifest
-    from filo.registry.calibration import category_verdicts
+    from filo.registry.category_calibrations import category_verdicts
     from filo.registry.loading import open_predictor
 
     # each target category is calibrated on its own too, as `filo calibrate --register` would: predict uses it

@@ -132,7 +132,8 @@ class Workspace:
         with an export runtime (onnx, openvino), the exports it names (`filo.registry.exporting.CategoryExports`)."""
         from filo.evaluation.evaluate import resolve_device
         from filo.registry.exporting import open_exports
-        from filo.registry.loading import REGISTRY_SCHEMES, open_predictor
+        from filo.registry.loading import open_predictor
+        from filo.registry.versions import REGISTRY_SCHEMES
 
         if not model.startswith(REGISTRY_SCHEMES):
             self.roots.require(model, "model")

@@ -1,14 +1,16 @@
 """The MLflow model registry side of filo: model bundles, the pyfunc model, lineage and promotion.
 
-Modules: `bundle` (what a registered version holds), `pyfunc` (the `mlflow.pyfunc` model),
-`lineage` (git commit and input hashes), `promotion` (the champion/challenger gate),
-`registration` (register + promote in one call), `settings` (its params section), `predict` (`filo predict`),
-`calibration` (thresholds from good images scored as served: a bundle direction's at registration, one
-category's from a folder of its good images with `filo calibrate`, stored as a version tag), `loading`
-(a model reference -> a Predictor, with the version's category calibrations).
-
-Public (`__all__`): registration and its settings, opening a registered model, prediction and calibration.
-They are imported on first use, so that importing one module of the package loads no other.
+Modules, from the bottom up (each imports only modules listed before it):
+`promotion` (the champion/challenger gate), `settings` (its params section), `bundle` (what a
+registered version holds), `lineage` (git commit and input hashes), `versions` (how a version is
+addressed and stored: URI schemes, artifact names, version lookup, download),
+`category_calibrations` (the categories' own calibrations stored as version tags, read at every
+prediction), `loading` (a model reference -> a Predictor, with the version's category
+calibrations), `calibration` (thresholds from good images scored as served: a bundle direction's
+at registration, one category's from a folder of its good images with `filo calibrate`),
+`exporting` (`filo export`, and the exports a version carries), `pyfunc` (the `mlflow.pyfunc`
+model) and `serving_model` (its models-from-code entry point), `registration` (register +
+promote in one call), `predict` (`filo predict`), `stage` (the register stage).
 """
 
 from __future__ import annotations

@@ -12,24 +12,19 @@ threshold at the target false-positive rate on them with `filo evaluate`'s own r
 * `calibrate_category`: one category, on a folder of its good images (`filo calibrate`). The
   result is a `Verdict` with the category and what it was chosen on (folder, content digest,
   image count, model version, descriptions): `write_verdict` makes it a verdict.json that
-  `filo predict --verdict` reads, `register_category_verdict` stores it on a registered
-  version, where predict, the app and the REST endpoint find it (`RegistryCalibrations`).
-
-A registered calibration is ONE version tag per category, ``calibration.<category>``, holding
-the whole verdict document as JSON, so concurrent registrations never leave a half-written
-set of tags: each tag write is one transaction of the MLflow store, and the last one wins.
+  `filo predict --verdict` reads, `filo.registry.category_calibrations.register_category_verdict`
+  stores it on a registered version, where predict, the app and the REST endpoint find it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import math
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +33,18 @@ import numpy as np
 from filo.data.manifest import read_manifest
 from filo.descriptions import load_descriptions
 from filo.errors import FiloError
-from filo.evaluation.verdict import Verdict, choose_verdict, verdict_from_document
+from filo.evaluation.verdict import Verdict, choose_verdict
 from filo.io import sha256_file
 from filo.prediction.descriptions import DescriptionLookup, descriptions_digest
 from filo.prediction.models import choose_candidate
 from filo.prediction.predictor import Predictor
 from filo.registry.bundle import BUNDLE_FILE, Direction
+from filo.registry.loading import open_predictor
 from filo.registry.settings import DEFAULT_TARGET_FPR
+from filo.registry.versions import MODELS_SCHEME, registered_version
 from filo.vocabulary import check_category_name
 
 logger = logging.getLogger(__name__)
-
-CATEGORY_TAG_PREFIX = "calibration."
-"""Version tag ``calibration.<raw category>``: that category's calibrated verdict document, as JSON."""
 
 
 def good_image_scores(predictor: Predictor, paths: Sequence[str | os.PathLike], category: str) -> np.ndarray:
@@ -121,8 +115,6 @@ def _good_images(good: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple
 
 def _model_record(reference: str) -> tuple[str, dict[str, Any]]:
     """What to load for a model reference (a registered version pinned by number) and how the verdict names it."""
-    from filo.registry.loading import MODELS_SCHEME, registered_version
-
     if reference.startswith(MODELS_SCHEME):
         name, version = registered_version(reference)
         return f"{MODELS_SCHEME}{name}/{version}", {"reference": reference, "name": name, "version": version}
@@ -150,7 +142,6 @@ def calibrate_category(
     an empty folder, a folder without images or files that are not readable images.
     """
     from filo.device import resolve_device
-    from filo.registry.loading import open_predictor
 
     check_category_name(category)  # before any image is read or model loaded
     if not 0.0 < target_fpr < 1.0:
@@ -179,78 +170,3 @@ def calibrate_category(
         logger.warning(warning)
         calibrated_on["warning"] = warning
     return dataclasses.replace(verdict, category=key, calibrated_on=calibrated_on)
-
-
-def category_tag(category: str) -> str:
-    """The version tag holding the calibrated verdict of raw `category`."""
-    return f"{CATEGORY_TAG_PREFIX}{category}"
-
-
-def register_category_verdict(verdict: Verdict) -> tuple[str, str]:
-    """Store a `calibrate_category` verdict on the model version it was made with; (name, version).
-
-    One tag (``calibration.<category>``) holds the whole verdict, so concurrent registrations
-    are each recorded completely (the later one wins) or refused with FiloError.
-    """
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from filo.tracking import tracking_uri
-
-    model = (verdict.calibrated_on or {}).get("model", {})
-    if verdict.category is None or not model.get("version"):
-        raise FiloError(
-            "--register stores a calibration on a registered model version: calibrate with --model "
-            f"models:/NAME@ALIAS or models:/NAME/VERSION (this one used {model.get('reference')!r})"
-        )
-    uri = tracking_uri()
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-    try:
-        client.set_model_version_tag(model["name"], model["version"], category_tag(verdict.category),
-                                     json.dumps(verdict.to_dict(), sort_keys=True))
-    except MlflowException as error:
-        raise FiloError(
-            f"could not record the calibration of {verdict.category} on {model['name']} version {model['version']} "
-            f"in {uri} ({error.message}); nothing was changed there, run `filo calibrate --register` again"
-        ) from error
-    return model["name"], model["version"]
-
-
-def category_verdicts(tags: Mapping[str, str], where: str) -> dict[str, Verdict]:
-    """Raw category -> calibrated verdict, from a model version's tags; a malformed tag is skipped with a warning."""
-    verdicts = {}
-    for key, value in tags.items():
-        if not key.startswith(CATEGORY_TAG_PREFIX):
-            continue
-        hint = "re-run `filo calibrate --register` for that category"
-        try:
-            verdict = verdict_from_document(json.loads(value), f"tag {key} of {where}", hint)
-        except (json.JSONDecodeError, FiloError) as error:
-            logger.warning("ignoring calibration tag %s of %s: %s", key, where, error)
-            continue
-        verdicts[key[len(CATEGORY_TAG_PREFIX):]] = verdict
-    return verdicts
-
-
-class RegistryCalibrations:
-    """The categories' own calibrations registered on one model version, read afresh at every call."""
-
-    def __init__(self, name: str, version: str) -> None:
-        self.name, self.version = name, str(version)
-
-    def __call__(self) -> dict[str, Verdict]:
-        """Raw category -> verdict from the version's tags (none, with a warning, if the store cannot be read)."""
-        import mlflow
-        from mlflow.exceptions import MlflowException
-
-        from filo.tracking import tracking_uri
-
-        uri = tracking_uri()
-        try:
-            version = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version(
-                self.name, self.version)
-        except MlflowException as error:
-            logger.warning("cannot read the calibrations of %s version %s from %s (%s); using the dataset "
-                           "thresholds", self.name, self.version, uri, error.message)
-            return {}
-        return category_verdicts(version.tags, f"{self.name} version {self.version}")

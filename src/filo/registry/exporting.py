@@ -29,30 +29,15 @@ from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import choose_candidate
 from filo.prediction.predictor import ImagePrediction, Predictor
 from filo.registry.bundle import Bundle, Direction, read_bundle
-from filo.registry.loading import (
+from filo.registry.loading import open_predictor
+from filo.registry.versions import (
+    BUNDLE_ARTIFACT,
+    EXPORTS_ARTIFACT,
     MODELS_SCHEME,
     REGISTRY_SCHEMES,
-    _registered_version,
     download_model,
-    open_predictor,
+    registered_version,
 )
-from filo.registry.pyfunc import BUNDLE_ARTIFACT, EXPORTS_ARTIFACT
-from filo.tracking import tracking_uri
-
-
-def registered_version(model_uri: str) -> str | None:
-    """"NAME/VERSION" that a ``models:/`` URI points at now; None for other references."""
-    if not model_uri.startswith(MODELS_SCHEME):
-        return None
-    import mlflow  # heavy: only models:/ URIs need it
-    from mlflow.exceptions import MlflowException  # heavy: only models:/ URIs need it
-
-    uri = tracking_uri()
-    try:
-        version = _registered_version(mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri), model_uri)
-    except MlflowException as error:
-        raise FiloError(f"cannot resolve {model_uri} in the MLflow store {uri} ({error.message})") from error
-    return f"{version.name}/{version.version}"
 
 
 def export_model(
@@ -70,7 +55,7 @@ def export_model(
     `descriptions` and `threshold` (with `calibration`) override the model's, as in `filo predict`.
     """
     reference = str(model)
-    version = registered_version(reference)
+    version = "/".join(registered_version(reference)) if reference.startswith(MODELS_SCHEME) else None
     with tempfile.TemporaryDirectory(prefix="filo-model-") as download_dir:
         predictor = open_predictor(reference, descriptions=descriptions, threshold=threshold,
                                    calibration=calibration, download_dir=download_dir)

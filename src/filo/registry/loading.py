@@ -2,7 +2,7 @@
 
 A model reference is one of:
 - a registry URI (``models:/filo@champion``, ``models:/filo/3``, ``runs:/<id>/model``):
-  the registered pyfunc model's bundle is downloaded from the MLflow store (`filo.tracking`);
+  the registered pyfunc model's bundle is downloaded from the MLflow store (`filo.registry.versions`);
 - a bundle folder (holding ``bundle.json``);
 - a single filo checkpoint file (no verdict unless a threshold or verdict file is given).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from filo.errors import FiloError
 from filo.evaluation.verdict import Calibration
@@ -21,79 +21,12 @@ from filo.prediction.descriptions import DescriptionLookup
 from filo.prediction.models import CandidateModel
 from filo.prediction.predictor import Predictor
 from filo.registry.bundle import BUNDLE_FILE, read_bundle
-from filo.registry.pyfunc import BUNDLE_ARTIFACT
+from filo.registry.category_calibrations import RegistryCalibrations
 from filo.registry.settings import DEFAULT_MODEL_URI
-from filo.tracking import tracking_uri
+from filo.registry.versions import MODELS_SCHEME, REGISTRY_SCHEMES, download_bundle, registered_version
 
 if TYPE_CHECKING:
     from filo.boxes.source import BoxSource
-
-MODELS_SCHEME = "models:/"
-REGISTRY_SCHEMES = (MODELS_SCHEME, "runs:/")
-
-
-def registered_version(model_uri: str) -> tuple[str, str]:
-    """(name, version number) of the version a ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` URI points at."""
-    import mlflow  # heavy: only models:/ URIs need it
-    from mlflow.exceptions import MlflowException  # heavy: only models:/ URIs need it
-
-    uri = tracking_uri()
-    try:
-        version = _registered_version(mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri), model_uri)
-    except MlflowException as error:
-        raise FiloError(f"cannot find model {model_uri} in the MLflow store {uri} ({error.message}); register one "
-                        "with `filo register` or set MLFLOW_TRACKING_URI to the right store") from error
-    return version.name, str(version.version)
-
-
-def _registered_version(client: Any, model_uri: str) -> Any:
-    """The model version a ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` URI points at."""
-    reference = model_uri[len(MODELS_SCHEME):]
-    name, at, alias = reference.partition("@")
-    if at:
-        return client.get_model_version_by_alias(name, alias)
-    name, slash, version = reference.rpartition("/")
-    if not (slash and version.isdigit()):
-        raise FiloError(f"model URI {model_uri!r} is not models:/NAME@ALIAS or models:/NAME/VERSION")
-    return client.get_model_version(name, version)
-
-
-def download_bundle(model_uri: str, destination: str | os.PathLike) -> Path:
-    """Download a registered pyfunc model into `destination` and return its bundle folder.
-
-    The store is `filo.tracking.tracking_uri()` (tracking and registry), never MLflow's global one.
-    """
-    return download_model(model_uri, destination)[BUNDLE_ARTIFACT]
-
-
-def download_model(model_uri: str, destination: str | os.PathLike) -> dict[str, Path]:
-    """Download a registered pyfunc model into `destination`; its artifacts by name (the bundle, and the
-    exports when the version carries some: `filo.registry.pyfunc.EXPORTS_ARTIFACT`)."""
-    import mlflow  # heavy: only models:/ URIs need it
-    from mlflow.exceptions import MlflowException  # heavy: only models:/ URIs need it
-    from mlflow.models import Model  # heavy: only models:/ URIs need it
-
-    uri = tracking_uri()
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-    try:
-        if model_uri.startswith(MODELS_SCHEME):
-            version = _registered_version(client, model_uri)
-            source = client.get_model_version_download_uri(version.name, version.version)
-        else:
-            source = model_uri
-        local = Path(mlflow.artifacts.download_artifacts(
-            artifact_uri=source, dst_path=str(destination), tracking_uri=uri, registry_uri=uri
-        ))
-    except MlflowException as error:
-        raise FiloError(
-            f"cannot load model {model_uri} from the MLflow store {uri} ({error.message}); "
-            "register one with `filo register`, set MLFLOW_TRACKING_URI to the right store, "
-            "or pass --model PATH to a checkpoint"
-        ) from error
-    artifacts = Model.load(str(local)).flavors.get("python_function", {}).get("artifacts", {})
-    if BUNDLE_ARTIFACT not in artifacts:
-        raise FiloError(f"{model_uri} is not a filo model (its pyfunc has no {BUNDLE_ARTIFACT!r} artifact)")
-    return {name: local / artifact["path"] for name, artifact in artifacts.items()}
 
 
 def open_predictor(
@@ -119,8 +52,6 @@ def open_predictor(
     downloads go to `download_dir` (default: a new temporary folder that is left in place;
     pass a folder you clean up).
     """
-    from filo.registry.calibration import RegistryCalibrations
-
     reference = str(model)
     if runtime not in RUNTIMES:
         raise FiloError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")

@@ -56,12 +56,10 @@ from mlflow.types.schema import Array, ColSpec, Object, Property, Schema
 from filo.device import resolve_device
 from filo.errors import FiloError
 from filo.registry.bundle import read_bundle
+from filo.registry.versions import BUNDLE_ARTIFACT, EXPORTS_ARTIFACT
 
 logger = logging.getLogger(__name__)
 
-BUNDLE_ARTIFACT = "bundle"
-EXPORTS_ARTIFACT = "exports"
-"""Optional artifact: `filo export` folders of some categories, served by onnxruntime (see `load_context`)."""
 OUTPUT_DIR_ENV = "FILO_PREDICT_OUT_DIR"
 IMAGE_COLUMNS = ("image", "image_path")
 """Each row gives exactly one of these: the image's bytes or a path on the serving machine."""
@@ -181,7 +179,7 @@ def registered_calibrations(bundle_dir: str | os.PathLike):
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
 
-    from filo.registry.calibration import RegistryCalibrations
+    from filo.registry.category_calibrations import RegistryCalibrations
     from filo.tracking import tracking_uri
 
     above = list(Path(bundle_dir).resolve().parents)[:3]  # <model>/artifacts/bundle

@@ -148,7 +148,8 @@ def register_target_categories(
     the app and the REST endpoint use the category's own threshold (tag ``calibration.<category>``).
     """
     from filo.data.manifest import read_manifest
-    from filo.registry.calibration import calibrate_category, register_category_verdict
+    from filo.registry.calibration import calibrate_category
+    from filo.registry.category_calibrations import register_category_verdict
 
     for manifest, descriptions in targets:
         frame = read_manifest(manifest)
