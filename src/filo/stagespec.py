@@ -210,12 +210,12 @@ class StageSpec:
         for param in self.arguments:
             if param.group is not None:
                 groups.setdefault(param.group, []).append(param)
-        for members in groups.values():
+        for group, members in groups.items():
             present = [param for param in members if param.name in given]
             counts = {param.flag: len(given[param.name]) for param in present}
             missing = [param.flag for param in members if param not in present and not param.group_optional]
             if present and (missing or len(set(counts.values())) > 1):
-                raise FiloError(f"give {', '.join(param.flag for param in members)} once per item, in the same "
+                raise FiloError(f"give {', '.join(param.flag for param in members)} once per {group}, in the same "
                                 "order; got " + ", ".join(f"{counts.get(param.flag, 0)} {param.flag}"
                                                           for param in members))
 
