@@ -54,3 +54,24 @@ def test_an_export_of_another_checkpoint_is_refused(mlflow_store, tmp_path):
         register_bundle(inputs, RegisterSettings(dvc_lock=tmp_path / "none.lock"), repo=tmp_path,
                         exports=[exported.folder])
     assert mlflow.MlflowClient(mlflow_store).search_registered_models() == []
+
+
+def test_an_export_by_alias_loads_the_version_its_manifest_names(mlflow_store, tmp_path, monkeypatch):
+    """The alias is resolved once, to a number, and that version is loaded: moving the alias meanwhile changes nothing."""
+    from filo.registry import exporting
+
+    inputs = make_bundle_inputs(tmp_path / "inputs", mvtec_to_visa=(0.7, 0.8), visa_to_mvtec=(0.6, 0.7))
+    result = register_bundle(inputs, RegisterSettings(dvc_lock=tmp_path / "none.lock"), repo=tmp_path)
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(result.name, "line", result.version)
+    loaded = []
+
+    def recording_open_predictor(reference, **options):
+        loaded.append(reference)
+        return open_predictor(reference, **options)
+
+    open_predictor = exporting.open_predictor
+    monkeypatch.setattr(exporting, "open_predictor", recording_open_predictor)
+    exported = export_model(f"models:/{result.name}@line", VISA_CATEGORY, tmp_path / "export")
+    assert loaded == [f"models:/{result.name}/{result.version}"]
+    assert exported.manifest["source"]["registered_version"] == f"{result.name}/{result.version}"

@@ -56,8 +56,10 @@ def export_model(
     """
     reference = str(model)
     version = "/".join(registered_version(reference)) if reference.startswith(MODELS_SCHEME) else None
+    # Load the version the manifest names, by number: an alias moved meanwhile must not export another one.
+    pinned = f"{MODELS_SCHEME}{version}" if version is not None else reference
     with tempfile.TemporaryDirectory(prefix="filo-model-") as download_dir:
-        predictor = open_predictor(reference, descriptions=descriptions, threshold=threshold,
+        predictor = open_predictor(pinned, descriptions=descriptions, threshold=threshold,
                                    calibration=calibration, download_dir=download_dir)
         key = predictor.category_key(category)
         candidate = choose_candidate(predictor.candidates, key, default=predictor.default)
