@@ -146,3 +146,11 @@ def test_the_openvino_runtime_leaves_openvino_telemetry_unloaded(exported, tmp_p
                           check=True)
     assert done.stdout.strip() == "None"
     assert not (tmp_path / "intel").exists()
+
+
+def test_openvino_missing_is_said_when_the_export_is_opened(exported, monkeypatch):
+    from filo.export import runtime
+
+    monkeypatch.setattr(runtime, "find_spec", lambda name: None)
+    with pytest.raises(FiloError, match=r"pip install 'filo\[openvino\]'"):
+        runtime.export_predictor(exported, runtime="openvino")

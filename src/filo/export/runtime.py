@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,11 +61,8 @@ def openvino_session(graph: Path, threads: int | None) -> Session:
     """
     if "openvino" not in sys.modules:
         sys.modules.setdefault("openvino_telemetry", None)  # None: its import fails, openvino uses its stub
-    try:
-        import openvino
-    except ImportError as error:
-        raise FiloError(f"--runtime openvino needs the openvino package ({error}); install it with "
-                        "`pip install 'filo[openvino]'`, or run the export with --runtime onnx") from error
+    require_package("openvino")
+    import openvino
     config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
     if threads is not None:
         config["INFERENCE_NUM_THREADS"] = threads
@@ -86,10 +84,19 @@ RUNTIMES = ("torch", *SESSIONS)
 """What `filo predict --runtime` accepts: eager torch on a checkpoint, or a session backend on an export."""
 
 
+def require_package(runtime: str) -> None:
+    """A FiloError saying how to install it when the package behind `runtime` is missing ("openvino" is an extra)."""
+    if runtime == "openvino" and find_spec("openvino") is None:
+        raise FiloError("--runtime openvino needs the openvino package; install it with "
+                        "`pip install 'filo[openvino]'`, or run the export with --runtime onnx")
+
+
 def session_backend(runtime: str) -> Callable[[Path, int | None], Session]:
-    """The `SESSIONS` entry of `runtime`; any other name is refused with the ones there are."""
+    """The `SESSIONS` entry of `runtime`; an unknown name is refused with the ones there are, a missing optional
+    package with how to install it."""
     if runtime not in SESSIONS:
         raise FiloError(f"an export runs with one of the runtimes {tuple(SESSIONS)}, got {runtime!r}")
+    require_package(runtime)
     return SESSIONS[runtime]
 
 
