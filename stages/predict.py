@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `predict` subcommand."""
-    from filo.export.runtime import RUNTIMES
+    from filo.export.runtimes import RUNTIMES
 
     parser = subparsers.add_parser(
         "predict",

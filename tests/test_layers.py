@@ -49,7 +49,7 @@ ALLOWED: dict[str, set[str]] = {
     "filo.registry": BASE | {"filo.io", "filo.vocabulary", "filo.device", "filo.tracking", "filo.data", "filo.metrics",
                              "filo.descriptions", "filo.boxes", "filo.evaluation", "filo.prediction", "filo.model",
                              "filo.export", "filo.stagespec"},
-    "filo.app": BASE | {"filo.io", "filo.tracking", "filo.data", "filo.descriptions", "filo.evaluation",
+    "filo.app": BASE | {"filo.io", "filo.settings", "filo.tracking", "filo.data", "filo.descriptions", "filo.evaluation",
                         "filo.prediction", "filo.registry",
                         "filo.export",  # --runtime onnx|openvino serves exports
                         "filo.model"},  # app.demo: the tiny champion the app tests and the serving benchmark use

@@ -154,3 +154,10 @@ def test_openvino_missing_is_said_when_the_export_is_opened(exported, monkeypatc
     monkeypatch.setattr(runtime, "find_spec", lambda name: None)
     with pytest.raises(FiloError, match=r"pip install 'filo\[openvino\]'"):
         runtime.export_predictor(exported, runtime="openvino")
+
+
+def test_every_export_runtime_has_a_session_backend():
+    from filo.export.runtime import SESSIONS
+    from filo.export.runtimes import EXPORT_RUNTIMES
+
+    assert tuple(SESSIONS) == EXPORT_RUNTIMES

@@ -62,10 +62,6 @@ class Workspace:
     """The app's predictors, scratch files and the files it serves back."""
 
     def __init__(self, settings: AppSettings) -> None:
-        from filo.export import RUNTIMES
-
-        if settings.runtime not in RUNTIMES:
-            raise FiloError(f"app.runtime must be one of {RUNTIMES}, got {settings.runtime!r}")
         if settings.runtime != "torch" and settings.device not in (None, "cpu"):
             raise FiloError(f"the {settings.runtime} runtime runs on CPU; drop --device {settings.device} or use "
                             "--runtime torch")

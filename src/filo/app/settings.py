@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from filo.errors import FiloError
+from filo.export.runtimes import Runtime
+from filo.settings import check_choices
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,10 @@ class AppSettings:
     """Images per page of a folder or of the Results view's image table."""
     device: str | None = None
     """Torch device (none: CUDA when available, else CPU)."""
-    runtime: str = "torch"
+    runtime: Runtime = "torch"
     """torch: eager on registry URIs, bundles and checkpoints; onnx or openvino: onnxruntime or OpenVINO (CPU) on a
     `filo export` folder, or a registry URI whose version carries exports (`filo register --export`), for the
-    exported categories only (`filo.export.RUNTIMES`)."""
+    exported categories only."""
     roots: tuple[str, ...] = ("data", "results")
     """Folders that folder predictions, model paths and served files may be read from (relative ones: to the
     folder the app starts in); any other path gets a 403."""
@@ -54,6 +56,7 @@ class AppSettings:
     links then stop working), never the newest one nor one made in the last minute (the page is fetching it)."""
 
     def __post_init__(self) -> None:
+        check_choices(self)
         if not 0 < self.port < 65536:
             raise FiloError(f"--port must be in 1..65535, got {self.port}")
         if self.max_upload_mb <= 0 or self.max_pixels <= 0 or self.page_size < 1:

@@ -5,8 +5,8 @@ folder: graph file, manifest, hashes; written atomically, verified when read), `
 (onnxruntime or OpenVINO behind the predictor's model interface).
 """
 
-from filo.export.artifact import FORMATS, ExportedModel, is_export, read_export, write_export
-from filo.export.runtime import RUNTIMES, SESSIONS, OnnxFiLo, export_predictor
+from filo import lazy_attributes
+from filo.export.runtimes import RUNTIMES
 
 __all__ = [
     "FORMATS",
@@ -19,3 +19,9 @@ __all__ = [
     "read_export",
     "write_export",
 ]
+
+# Loaded on first use: reading the runtime names (a settings class does) loads neither torch nor the graph code.
+__getattr__ = lazy_attributes(__name__, {
+    **dict.fromkeys(("FORMATS", "ExportedModel", "is_export", "read_export", "write_export"), "filo.export.artifact"),
+    **dict.fromkeys(("SESSIONS", "OnnxFiLo", "export_predictor"), "filo.export.runtime"),
+})

@@ -79,9 +79,7 @@ def openvino_session(graph: Path, threads: int | None) -> Session:
 
 SESSIONS: dict[str, Callable[[Path, int | None], Session]] = {"onnx": onnxruntime_session,
                                                                "openvino": openvino_session}
-"""Runtimes that run an export, by `filo predict --runtime` name: how each compiles the graph."""
-RUNTIMES = ("torch", *SESSIONS)
-"""What `filo predict --runtime` accepts: eager torch on a checkpoint, or a session backend on an export."""
+"""How each runtime of `filo.export.runtimes.EXPORT_RUNTIMES` compiles an export's graph (a test keeps the two equal)."""
 
 
 def require_package(runtime: str) -> None:
